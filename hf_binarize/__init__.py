@@ -1,0 +1,39 @@
+"""hf_binarize: 1-bit weights for speech recognition models in the Hugging Face ecosystem.
+
+Importing the package registers ``quant_method="hf_binarize"`` with transformers, so that
+``from_pretrained(path, quantization_config=BinaryQuantizationConfig())`` binarizes a float checkpoint and
+``from_pretrained(packed_folder)`` loads a packed one.
+"""
+
+from .config import BinaryQuantizationConfig
+from .formats import BinaryFormat, Int8Format
+from .integrations.transformers import register as _register
+from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
+from .packing import PACKING_FORMAT, binarize, dequantize, pack_signs, unpack_signs
+from .quantize import dequantize_model, quantize_model
+from .size import SizeReport, folder_size, size_report
+
+_register()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PACKING_FORMAT",
+    "BinaryFormat",
+    "BinaryQuantizationConfig",
+    "Int8Format",
+    "PackedConv1d",
+    "PackedEmbedding",
+    "PackedLSTM",
+    "PackedLinear",
+    "PackedModule",
+    "SizeReport",
+    "binarize",
+    "dequantize",
+    "dequantize_model",
+    "folder_size",
+    "pack_signs",
+    "quantize_model",
+    "size_report",
+    "unpack_signs",
+]

@@ -1,0 +1,182 @@
+"""``BinaryQuantizationConfig``: what to binarize, what to keep at int8 or float, and how to scale."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import torch
+from transformers.utils.quantization_config import QuantizationConfigMixin
+
+from .formats import BinaryFormat, Int8Format, WeightFormat
+from .packing import PACKING_FORMAT
+
+QUANT_METHOD = "hf_binarize"
+MODULE_TYPES = ("linear", "conv1d", "lstm")
+METHODS = ("binary", "int8", "float")
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_OVERRIDE_KEYS = {"method", "group_size", "centred"}
+
+
+class BinaryQuantizationConfig(QuantizationConfigMixin):
+    """Configuration of 1-bit weight binarization for ``from_pretrained(..., quantization_config=...)``.
+
+    Every ``nn.Linear``, 1x1 ``nn.Conv1d`` and ``nn.LSTM`` (those named in ``module_types``) is stored as
+    ``W ~ offset + scale * sign(W - offset)`` with signs packed 8 per byte; everything else stays float.
+
+    Module patterns (in ``modules_to_not_convert`` and ``module_overrides``) follow transformers' rules: a pattern
+    matches a module name from the start up to a ``.`` boundary (``"decoder"`` matches ``decoder.lstm``), as a
+    regular expression with the same boundary (``"encoder.layers.*.feed_forward1"``), or as a suffix (``"head"``).
+
+    Args:
+        module_types: which torch module types to binarize by default, any of ``"linear"``, ``"conv1d"`` (kernel
+            size 1 only), ``"lstm"``.
+        modules_to_not_convert: patterns of modules to keep in float. Wins over ``module_overrides``.
+        module_overrides: pattern -> ``"binary"``, ``"int8"``, ``"float"`` or a dict ``{"method": ..., "group_size":
+            ..., "centred": ...}``. The first matching pattern, in order, decides a module. ``"int8"`` (one scale per
+            output channel, weights only) also applies to ``nn.Embedding``, e.g. ``{"decoder.embedding": "int8",
+            "joint": "int8"}``.
+        group_size: inputs per scale; ``None`` gives one scale per output channel. A positive multiple of 8.
+        centred: binarize ``W - mean`` and keep the mean as a per-channel (or per-group) offset.
+        scale_dtype: dtype of stored scales and offsets: ``"float16"``, ``"bfloat16"`` or ``"float32"``.
+        compute_dtype: dtype the packed matmuls run in; ``None`` runs them in the input's dtype.
+        packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.packing`). Stored so a
+            checkpoint says how to read it.
+    """
+
+    def __init__(
+        self,
+        module_types: list[str] | tuple[str, ...] = MODULE_TYPES,
+        modules_to_not_convert: list[str] | None = None,
+        module_overrides: dict[str, str | dict[str, Any]] | None = None,
+        group_size: int | None = None,
+        centred: bool = False,
+        scale_dtype: str = "float16",
+        compute_dtype: str | None = None,
+        packing_format: str = PACKING_FORMAT,
+        **kwargs: Any,
+    ):
+        kwargs.pop("quant_method", None)
+        if kwargs:
+            raise ValueError(
+                f"BinaryQuantizationConfig got unknown fields {sorted(kwargs)}; "
+                "the checkpoint was written by a newer hf_binarize or the config is misspelt"
+            )
+        self.quant_method = QUANT_METHOD
+        self.module_types = list(module_types)
+        self.modules_to_not_convert = None if modules_to_not_convert is None else list(modules_to_not_convert)
+        self.module_overrides = {
+            pattern: _normalise_override(pattern, value) for pattern, value in (module_overrides or {}).items()
+        }
+        self.group_size = group_size
+        self.centred = centred
+        self.scale_dtype = scale_dtype
+        self.compute_dtype = compute_dtype
+        self.packing_format = packing_format
+        self.post_init()
+
+    def post_init(self) -> None:
+        """Check every field; raises ``ValueError`` naming the field and the accepted values."""
+        unknown = [t for t in self.module_types if t not in MODULE_TYPES]
+        if unknown:
+            raise ValueError(f"module_types: unknown type(s) {unknown}; choose from {list(MODULE_TYPES)}")
+        _check_group_size("group_size", self.group_size)
+        if not isinstance(self.centred, bool):
+            raise ValueError(f"centred must be True or False, got {self.centred!r}")
+        if self.scale_dtype not in _DTYPES:
+            raise ValueError(f"scale_dtype must be one of {list(_DTYPES)}, got {self.scale_dtype!r}")
+        if self.compute_dtype is not None and self.compute_dtype not in _DTYPES:
+            raise ValueError(f"compute_dtype must be None or one of {list(_DTYPES)}, got {self.compute_dtype!r}")
+        if self.packing_format != PACKING_FORMAT:
+            raise ValueError(
+                f"packing_format {self.packing_format!r} is not known to this hf_binarize (it reads {PACKING_FORMAT!r}); "
+                "upgrade hf_binarize"
+            )
+        for name in ("modules_to_not_convert",):
+            patterns = getattr(self, name)
+            if patterns is not None and not all(isinstance(p, str) and p for p in patterns):
+                raise ValueError(f"{name} must be a list of non-empty strings, got {patterns!r}")
+        for pattern in list(self.modules_to_not_convert or []) + list(self.module_overrides):
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"module pattern {pattern!r} is not a valid regular expression: {error}") from None
+
+    @property
+    def torch_scale_dtype(self) -> torch.dtype:
+        return _DTYPES[self.scale_dtype]
+
+    @property
+    def torch_compute_dtype(self) -> torch.dtype | None:
+        return None if self.compute_dtype is None else _DTYPES[self.compute_dtype]
+
+    def format_for(self, method: str, override: dict[str, Any] | None = None) -> WeightFormat:
+        """The weight format for ``method`` (``"binary"`` or ``"int8"``), with an override's scale options."""
+        if method == "int8":
+            return Int8Format(self.torch_scale_dtype)
+        override = override or {}
+        return BinaryFormat(
+            group_size=override.get("group_size", self.group_size),
+            centred=override.get("centred", self.centred),
+            scale_dtype=self.torch_scale_dtype,
+        )
+
+    def override_for(self, module_name: str) -> tuple[str | None, dict[str, Any] | None]:
+        """The first override pattern matching ``module_name`` and its settings, or ``(None, None)``."""
+        for pattern, override in self.module_overrides.items():
+            if matches(module_name, pattern):
+                return pattern, override
+        return None, None
+
+    def is_excluded(self, module_name: str) -> bool:
+        return any(matches(module_name, p) for p in self.modules_to_not_convert or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quant_method": self.quant_method,
+            "module_types": list(self.module_types),
+            "modules_to_not_convert": copy.deepcopy(self.modules_to_not_convert),
+            "module_overrides": copy.deepcopy(self.module_overrides),
+            "group_size": self.group_size,
+            "centred": self.centred,
+            "scale_dtype": self.scale_dtype,
+            "compute_dtype": self.compute_dtype,
+            "packing_format": self.packing_format,
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BinaryQuantizationConfig) and self.to_dict() == other.to_dict()
+
+
+def matches(module_name: str, pattern: str) -> bool:
+    """transformers' module-pattern rule: prefix or regex up to a ``.`` boundary, or a suffix."""
+    boundary = r"(?:(?<=\.)|(?=\.|$))"
+    return bool(re.match(rf"(?:{pattern}){boundary}", module_name)) or module_name.endswith(pattern)
+
+
+def _check_group_size(field: str, group_size: Any) -> None:
+    if group_size is None:
+        return
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size <= 0 or group_size % 8:
+        raise ValueError(f"{field} must be None or a positive multiple of 8, got {group_size!r}")
+
+
+def _normalise_override(pattern: str, value: str | dict[str, Any]) -> dict[str, Any]:
+    field = f"module_overrides[{pattern!r}]"
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"module_overrides keys must be non-empty module patterns, got {pattern!r}")
+    override = {"method": value} if isinstance(value, str) else dict(value) if isinstance(value, dict) else None
+    if override is None:
+        raise ValueError(f"{field} must be a method name or a dict, got {value!r}")
+    unknown = set(override) - _OVERRIDE_KEYS
+    if unknown:
+        raise ValueError(f"{field}: unknown keys {sorted(unknown)}; allowed are {sorted(_OVERRIDE_KEYS)}")
+    if override.get("method") not in METHODS:
+        raise ValueError(f"{field}: method must be one of {list(METHODS)}, got {override.get('method')!r}")
+    if override["method"] != "binary" and len(override) > 1:
+        raise ValueError(f"{field}: group_size and centred apply only to method 'binary'")
+    _check_group_size(f"{field}['group_size']", override.get("group_size"))
+    if "centred" in override and not isinstance(override["centred"], bool):
+        raise ValueError(f"{field}['centred'] must be True or False, got {override['centred']!r}")
+    return override

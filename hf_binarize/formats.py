@@ -1,0 +1,92 @@
+"""Weight formats: how one float weight matrix becomes named tensors on a packed module, and back.
+
+A packed module stores each quantized weight ``W`` under its original name (``weight``, ``weight_ih_l0``,
+...) plus companions named by suffix (``weight_scale``, ``weight_offset``). The format object knows the
+names, shapes and dtypes of those tensors, how to fill them from a float weight, how to multiply by them
+and how to check tensors read from a checkpoint. Keeping the packed tensor under the original name means a
+checkpoint loaded without hf_binarize fails on a shape mismatch instead of loading garbage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import ops
+from .int8 import dequantize_int8, quantize_int8
+from .packing import PACKING_FORMAT, binarize, dequantize, num_groups, packed_width
+
+TensorSpec = tuple[tuple[int, ...], torch.dtype]
+
+
+@dataclass(frozen=True)
+class BinaryFormat:
+    """1-bit signs packed 8 per byte (``sign-lsb-v1``) with a scale per output channel or group."""
+
+    group_size: int | None = None
+    centred: bool = False
+    scale_dtype: torch.dtype = torch.float16
+
+    method = "binary"
+    name = PACKING_FORMAT
+
+    def group_for(self, in_features: int) -> int:
+        return in_features if self.group_size is None else self.group_size
+
+    def spec(self, out_features: int, in_features: int) -> dict[str, TensorSpec]:
+        groups = (out_features, num_groups(in_features, self.group_for(in_features)))
+        spec = {"": ((out_features, packed_width(in_features)), torch.uint8), "_scale": (groups, self.scale_dtype)}
+        if self.centred:
+            spec["_offset"] = (groups, self.scale_dtype)
+        return spec
+
+    def quantize(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+        packed = binarize(weight, self.group_size, self.centred, self.scale_dtype)
+        tensors = {"": packed.packed, "_scale": packed.scale}
+        if self.centred:
+            tensors["_offset"] = packed.offset
+        return tensors
+
+    def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
+        return ops.binary_linear(
+            x, tensors[""], tensors["_scale"], tensors.get("_offset"), bias, in_features, self.group_for(in_features)
+        )
+
+    def dequantize(self, tensors: dict[str, torch.Tensor], in_features: int, dtype: torch.dtype) -> torch.Tensor:
+        return dequantize(
+            tensors[""], tensors["_scale"], tensors.get("_offset"), in_features, self.group_for(in_features), dtype
+        )
+
+    def bits_per_weight(self, in_features: int) -> float:
+        per_group = torch.finfo(self.scale_dtype).bits * (2 if self.centred else 1)
+        return 1 + per_group / self.group_for(in_features)
+
+
+@dataclass(frozen=True)
+class Int8Format:
+    """Int8 weights with one scale per output channel (see :mod:`hf_binarize.int8`)."""
+
+    scale_dtype: torch.dtype = torch.float16
+
+    method = "int8"
+    name = "int8-per-channel-v1"
+
+    def spec(self, out_features: int, in_features: int) -> dict[str, TensorSpec]:
+        return {"": ((out_features, in_features), torch.int8), "_scale": ((out_features, 1), self.scale_dtype)}
+
+    def quantize(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+        q, scale = quantize_int8(weight, self.scale_dtype)
+        return {"": q, "_scale": scale}
+
+    def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
+        return ops.int8_linear(x, tensors[""], tensors["_scale"], bias)
+
+    def dequantize(self, tensors: dict[str, torch.Tensor], in_features: int, dtype: torch.dtype) -> torch.Tensor:
+        return dequantize_int8(tensors[""], tensors["_scale"], dtype)
+
+    def bits_per_weight(self, in_features: int) -> float:
+        return 8 + torch.finfo(self.scale_dtype).bits / in_features
+
+
+WeightFormat = BinaryFormat | Int8Format

@@ -1,0 +1,32 @@
+"""Int8 weights-only quantization, for the sensitive layers a user keeps at 8 bits.
+
+Symmetric, one scale per output channel: ``scale[n] = max_k |W[n, k]| / 127`` and
+``q[n, k] = round(W[n, k] / scale[n])`` in ``[-127, 127]``; the dense weight is ``q * scale``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+INT8_MAX = 127
+
+
+def quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.float16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize a float ``[N, K]`` weight to ``(int8[N, K], scale[N, 1])``."""
+    if weight.dim() != 2 or not weight.is_floating_point():
+        raise ValueError(f"quantize_int8 expects a 2-D float weight, got {weight.dim()}-D {weight.dtype}")
+    w = weight.detach().to(torch.float32)
+    if not torch.isfinite(w).all():
+        raise ValueError("weight contains NaN or inf and cannot be quantized to int8")
+    scale = (w.abs().amax(dim=1, keepdim=True) / INT8_MAX).to(scale_dtype)
+    if not torch.isfinite(scale).all():
+        raise ValueError(f"an int8 scale overflows {scale_dtype}; set scale_dtype='float32' in the config")
+    # Quantize against the stored (rounded) scale so that q * scale is the closest representable weight.
+    stored = scale.to(torch.float32)
+    q = torch.where(stored > 0, w / stored.clamp_min(torch.finfo(torch.float32).tiny), 0.0)
+    return q.round().clamp(-INT8_MAX, INT8_MAX).to(torch.int8), scale
+
+
+def dequantize_int8(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The dense weight ``q * scale`` in ``dtype``."""
+    return q.to(dtype) * scale.to(dtype)

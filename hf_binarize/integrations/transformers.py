@@ -1,0 +1,105 @@
+"""The transformers quantizer for ``quant_method="hf_binarize"``.
+
+Policy only: when modules are swapped (before weights load, on the meta device), which checkpoint tensors are
+quantized while loading, what is checked after. The mechanism lives in :mod:`hf_binarize.quantize` (the walk),
+:mod:`hf_binarize.nn` (the modules) and :mod:`hf_binarize.formats` (the tensors).
+
+A float checkpoint is quantized tensor by tensor as it is read, so no second float copy of the model exists. A
+packed checkpoint stores the packed tensors under the modules' own names and loads into the packed modules as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers.core_model_loading import ConversionOps
+from transformers.quantizers import HfQuantizer, register_quantization_config, register_quantizer
+from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
+
+from ..config import QUANT_METHOD, BinaryQuantizationConfig
+from ..nn import PackedModule
+from ..quantize import dequantize_model, plan_model, replace_with_packed
+
+
+def _module_and_tensor(model: torch.nn.Module, param_name: str) -> tuple[torch.nn.Module, str]:
+    module_name, _, tensor_name = param_name.rpartition(".")
+    return (model.get_submodule(module_name) if module_name else model), tensor_name
+
+
+class _QuantizeOnLoad(ConversionOps):
+    """Turns one float matrix read from a checkpoint into the packed tensors of its module."""
+
+    def __init__(self, hf_quantizer: BinaryHfQuantizer):
+        self.hf_quantizer = hf_quantizer
+
+    def convert(self, input_dict: dict[str, Any], model=None, full_layer_name: str | None = None, **kwargs):
+        (value,) = input_dict.values()
+        value = value[0] if isinstance(value, list) else value
+        module, tensor_name = _module_and_tensor(model, full_layer_name)
+        prefix = full_layer_name[: -len(tensor_name)]
+        return {prefix + key: tensor for key, tensor in module.quantize_matrix(tensor_name, value).items()}
+
+
+class BinaryHfQuantizer(HfQuantizer):
+    """Binarizes Linear, 1x1 Conv1d and LSTM weights while loading; loads packed checkpoints back."""
+
+    requires_calibration = False
+    quantization_config: BinaryQuantizationConfig
+
+    def _process_model_before_weight_loading(self, model, keep_in_fp32_modules: list[str] | None = None, **kwargs):
+        tied = {key.rpartition(".")[0] for pair in model.all_tied_weights_keys.items() for key in pair}
+        keep_float = tied | set(keep_in_fp32_modules or []) | set(getattr(model, "_keep_in_fp32_modules", None) or [])
+        self.plans = plan_model(model, self.quantization_config, keep_float)
+        replace_with_packed(model, self.plans, self.quantization_config, fill=False)
+        return model
+
+    def param_needs_quantization(self, model, param_name: str, **kwargs) -> bool:
+        if self.pre_quantized:
+            return False
+        module, tensor_name = _module_and_tensor(model, param_name)
+        return isinstance(module, PackedModule) and tensor_name in module.quantized_names
+
+    def get_quantize_ops(self) -> ConversionOps:
+        return _QuantizeOnLoad(self)
+
+    def param_element_size(self, model, param_name: str, param: torch.Tensor) -> float:
+        module, tensor_name = _module_and_tensor(model, param_name)
+        if isinstance(module, PackedModule) and tensor_name in module.quantized_names:
+            in_features = module._matrices[tensor_name][1]
+            return module.fmt.bits_per_weight(in_features) / 8
+        return param.element_size()
+
+    def _process_model_after_weight_loading(self, model, **kwargs):
+        for name, module in model.named_modules():
+            if isinstance(module, PackedModule):
+                module.check_tensors(name, from_checkpoint=True)
+        return model
+
+    def _dequantize(self, model, dtype=None):
+        return dequantize_model(model)
+
+    def is_serializable(self) -> bool:
+        return True
+
+    @property
+    def is_trainable(self) -> bool:
+        # Adapters (PEFT) train on a packed base: the packed ops have a backward for their input.
+        return True
+
+    @property
+    def is_qat_trainable(self) -> bool:
+        # Packed weights hold signs, not latent floats: there is nothing for quantization-aware training to update.
+        return False
+
+    @property
+    def is_compileable(self) -> bool:
+        return True
+
+
+def register() -> None:
+    """Make ``quant_method="hf_binarize"`` known to transformers (idempotent)."""
+    if QUANT_METHOD not in AUTO_QUANTIZATION_CONFIG_MAPPING:
+        register_quantization_config(QUANT_METHOD)(BinaryQuantizationConfig)
+    if QUANT_METHOD not in AUTO_QUANTIZER_MAPPING:
+        register_quantizer(QUANT_METHOD)(BinaryHfQuantizer)

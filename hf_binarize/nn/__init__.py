@@ -1,0 +1,8 @@
+"""Packed inference modules: drop-in replacements for the torch modules a speech model binarizes."""
+
+from .base import PackedModule
+from .embedding import PackedEmbedding
+from .linear import PackedConv1d, PackedLinear
+from .lstm import PackedLSTM
+
+__all__ = ["PackedConv1d", "PackedEmbedding", "PackedLSTM", "PackedLinear", "PackedModule"]

@@ -1,0 +1,100 @@
+"""What every packed module shares: buffers laid out by a weight format, filled from float weights and checked."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..formats import WeightFormat
+
+
+class PackedModule(nn.Module):
+    """Base of the inference modules whose weight matrices are stored in a :data:`WeightFormat`.
+
+    Each quantized matrix is registered under its original name (``weight``, ``weight_ih_l0``, ...) with the
+    format's companion tensors beside it, all as buffers: a packed module has no trainable parameters and holds
+    no dense float copy of its weights.
+    """
+
+    def __init__(self, fmt: WeightFormat, compute_dtype: torch.dtype | None = None):
+        super().__init__()
+        self.fmt = fmt
+        self.compute_dtype = compute_dtype
+        self._matrices: dict[str, tuple[int, int]] = {}
+        self._float_names: list[str] = []
+
+    def _register_matrix(self, name: str, out_features: int, in_features: int) -> None:
+        self._matrices[name] = (out_features, in_features)
+        for suffix, (shape, dtype) in self.fmt.spec(out_features, in_features).items():
+            self.register_buffer(name + suffix, torch.empty(shape, dtype=dtype))
+
+    def _register_float(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+        self._float_names.append(name)
+        self.register_buffer(name, torch.empty(shape, dtype=dtype))
+
+    def fill_from(self, module: nn.Module) -> None:
+        """Quantize the float weights of ``module`` (the torch module this one replaces) into this module."""
+        for matrix in self.quantized_names:
+            for key, tensor in self.quantize_matrix(matrix, getattr(module, matrix)).items():
+                setattr(self, key, tensor)
+        for name in self._float_names:
+            setattr(self, name, getattr(module, name).detach().clone())
+
+    @property
+    def quantized_names(self) -> tuple[str, ...]:
+        """Names of the float matrices this module stores quantized (``weight``, ``weight_ih_l0``, ...)."""
+        return tuple(self._matrices)
+
+    def matrix_tensors(self, name: str) -> dict[str, torch.Tensor]:
+        return {suffix: getattr(self, name + suffix) for suffix in self.fmt.spec(*self._matrices[name])}
+
+    def quantize_matrix(self, name: str, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Quantize the float matrix ``name`` (any shape with the right element count, e.g. a 1x1 conv kernel)."""
+        out_features, in_features = self._matrices[name]
+        if weight.numel() != out_features * in_features or weight.shape[0] != out_features:
+            raise ValueError(
+                f"{name} has shape {tuple(weight.shape)}; this {type(self).__name__} expects "
+                f"{out_features} x {in_features} weights"
+            )
+        return {name + suffix: t for suffix, t in self.fmt.quantize(weight.reshape(out_features, in_features)).items()}
+
+    def dequantize_matrix(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        """The dense float matrix ``name`` stands for (allocates it: for export and inspection, not forward)."""
+        return self.fmt.dequantize(self.matrix_tensors(name), self._matrices[name][1], dtype)
+
+    def expected_tensors(self) -> dict[str, tuple[tuple[int, ...], torch.dtype | None]]:
+        """Shape and dtype of every stored tensor; ``None`` dtype means any floating point dtype."""
+        expected: dict[str, tuple[tuple[int, ...], torch.dtype | None]] = {}
+        for name, dims in self._matrices.items():
+            for suffix, (shape, dtype) in self.fmt.spec(*dims).items():
+                expected[name + suffix] = (shape, dtype if suffix == "" else None)
+        for name, buffer in self._buffers.items():
+            if name not in expected and buffer is not None:
+                expected[name] = (tuple(buffer.shape), None)
+        return expected
+
+    def check_tensors(self, module_name: str, from_checkpoint: bool = False) -> None:
+        """Raise ``ValueError`` naming the tensor if a stored tensor is missing or has the wrong shape or dtype.
+
+        ``from_checkpoint``: the module was just filled by transformers' loader, which flags every tensor it read
+        (``_is_hf_initialized``); an unflagged tensor was absent from the checkpoint and holds garbage.
+        """
+        for name, (shape, dtype) in self.expected_tensors().items():
+            tensor = getattr(self, name)
+            where = f"{module_name}.{name}" if module_name else name
+            if tensor.is_meta or (from_checkpoint and not getattr(tensor, "_is_hf_initialized", False)):
+                raise ValueError(f"{where} was not found in the checkpoint; the packed checkpoint is incomplete")
+            if tuple(tensor.shape) != shape:
+                raise ValueError(f"{where} has shape {tuple(tensor.shape)}, expected {shape}")
+            if dtype is not None and tensor.dtype != dtype:
+                raise ValueError(f"{where} has dtype {tensor.dtype}, expected {dtype}")
+            if dtype is None and not tensor.is_floating_point():
+                raise ValueError(f"{where} has dtype {tensor.dtype}, expected a floating point dtype")
+
+    def _matmul(self, name: str, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        run_dtype = self.compute_dtype or x.dtype
+        y = self.fmt.linear(x.to(run_dtype), self.matrix_tensors(name), self._matrices[name][1], bias)
+        return y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"format={self.fmt}, compute_dtype={self.compute_dtype}"

@@ -1,0 +1,158 @@
+"""The packed 1-bit weight format: where signs are packed, unpacked and scaled.
+
+Format ``sign-lsb-v1`` (written into saved configs as ``packing_format``) stores a weight ``W`` of shape
+``[N, K]`` (N output channels, K inputs) as:
+
+``packed``  ``uint8[N, ceil(K / 8)]``
+    Bit ``j`` (value ``1 << j``, least significant bit first) of byte ``b`` in row ``n`` is the sign of
+    ``W[n, 8 * b + j]``: 1 for ``+1`` (``W >= centre``, so exact zeros become ``+1``), 0 for ``-1``.
+    The bits past K in the last byte are 0 and stand for no weight.
+``scale``   ``float[N, G]``, ``G = ceil(K / group_size)``
+    Group ``g`` covers inputs ``[g * group_size, min((g + 1) * group_size, K))``. One scale per output
+    channel is the single group ``group_size == K``. The scale is ``mean |W - centre|`` over the group,
+    which is the least-squares optimal ``alpha`` for ``W ~ alpha * sign(W - centre)``.
+``offset``  ``float[N, G]``, centred variant only
+    The group mean ``mu`` (the centre), kept so that binarizing ``W - mu`` does not lose it.
+
+The dense weight the tensors stand for is ``W_hat[n, k] = offset[n, g] + scale[n, g] * sign[n, k]``
+with ``g = k // group_size`` (``offset`` is 0 when absent).
+
+Worked example, one row, K = 9, per-channel::
+
+    W        = [0.5, -1.0, 2.0, 0.0, -0.1, 0.3, -0.2, 0.9, 1.1]
+    signs    = [ +    -    +    +     -    +     -    +    +  ]
+    byte 0   = bits 0..7 = 1,0,1,1,0,1,0,1 -> 0b10101101 = 173
+    byte 1   = bit 0 = 1                   -> 1
+    packed   = [173, 1]
+    scale    = mean |W| = 6.1 / 9 = 0.6778
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+PACKING_FORMAT = "sign-lsb-v1"
+
+_BIT_WEIGHTS = 1 << torch.arange(8, dtype=torch.int32)
+
+
+def packed_width(in_features: int) -> int:
+    """Bytes per packed row for ``in_features`` inputs."""
+    return (in_features + 7) // 8
+
+
+def num_groups(in_features: int, group_size: int) -> int:
+    """Scale groups per row: ``ceil(in_features / group_size)``."""
+    return (in_features + group_size - 1) // group_size
+
+
+def pack_signs(positive: torch.Tensor) -> torch.Tensor:
+    """Pack a boolean ``[N, K]`` tensor (True = +1) into ``uint8[N, ceil(K / 8)]``, LSB first."""
+    if positive.dim() != 2 or positive.dtype != torch.bool:
+        raise ValueError(f"pack_signs expects a 2-D bool tensor, got {positive.dim()}-D {positive.dtype}")
+    rows, cols = positive.shape
+    padded = torch.zeros(rows, packed_width(cols) * 8, dtype=torch.int32, device=positive.device)
+    padded[:, :cols] = positive
+    weights = _BIT_WEIGHTS.to(positive.device)
+    return (padded.view(rows, -1, 8) * weights).sum(-1).to(torch.uint8)
+
+
+def unpack_signs(packed: torch.Tensor, in_features: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Unpack ``uint8[N, ceil(K / 8)]`` into a ``[N, K]`` tensor of +1/-1 in ``dtype``."""
+    if packed.dtype != torch.uint8:
+        raise ValueError(f"packed signs must be uint8, got {packed.dtype}")
+    if packed.shape[-1] != packed_width(in_features):
+        raise ValueError(
+            f"packed signs have {packed.shape[-1]} bytes per row, {in_features} inputs need {packed_width(in_features)}"
+        )
+    shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
+    bits = (packed.unsqueeze(-1) >> shifts) & 1
+    bits = bits.reshape(*packed.shape[:-1], -1)[..., :in_features]
+    return bits.to(dtype) * 2 - 1
+
+
+def expand_groups(per_group: torch.Tensor, in_features: int, group_size: int) -> torch.Tensor:
+    """Broadcast a ``[N, G]`` per-group tensor to ``[N, K]``."""
+    return per_group.repeat_interleave(group_size, dim=-1)[..., :in_features]
+
+
+@dataclass
+class BinarizedWeight:
+    """The tensors of one binarized weight in format ``sign-lsb-v1`` (see the module docstring)."""
+
+    packed: torch.Tensor
+    scale: torch.Tensor
+    offset: torch.Tensor | None
+
+
+def binarize(
+    weight: torch.Tensor,
+    group_size: int | None = None,
+    centred: bool = False,
+    scale_dtype: torch.dtype = torch.float16,
+) -> BinarizedWeight:
+    """Binarize a float ``[N, K]`` weight: signs packed 8 per byte and one scale per output channel or group.
+
+    ``group_size=None`` gives one scale per output channel. ``centred=True`` binarizes ``W - mean`` and keeps the
+    mean as ``offset``. Scales are computed in float32 and stored in ``scale_dtype``; a scale that does not fit
+    ``scale_dtype`` raises instead of turning into ``inf``.
+    """
+    if weight.dim() != 2:
+        raise ValueError(f"binarize expects a 2-D [out_features, in_features] weight, got shape {tuple(weight.shape)}")
+    if not weight.is_floating_point():
+        raise ValueError(f"binarize expects a floating point weight, got {weight.dtype}")
+    rows, cols = weight.shape
+    group_size = cols if group_size is None else group_size
+    if group_size <= 0 or (group_size != cols and group_size % 8):
+        raise ValueError(f"group_size must be a positive multiple of 8, got {group_size}")
+    w = weight.detach().to(torch.float32)
+    if not torch.isfinite(w).all():
+        raise ValueError("weight contains NaN or inf; binarizing it would give meaningless scales")
+
+    groups = num_groups(cols, group_size)
+    padded = torch.zeros(rows, groups * group_size, dtype=torch.float32, device=w.device)
+    padded[:, :cols] = w
+    padded = padded.view(rows, groups, group_size)
+    valid = torch.zeros(groups * group_size, dtype=torch.bool, device=w.device)
+    valid[:cols] = True
+    valid = valid.view(1, groups, group_size)
+    counts = valid.sum(-1).to(torch.float32)
+
+    offset = None
+    centre = torch.zeros(rows, groups, 1, device=w.device)
+    if centred:
+        offset = _to_scale_dtype(padded.sum(-1) / counts, scale_dtype, "offset")
+        # Signs are taken around the stored (rounded) centre so that sign and offset agree exactly.
+        centre = offset.to(torch.float32).unsqueeze(-1)
+    deviation = padded - centre
+    scale = (deviation.abs() * valid).sum(-1) / counts
+    positive = (deviation >= 0).view(rows, -1)[:, :cols]
+    return BinarizedWeight(pack_signs(positive), _to_scale_dtype(scale, scale_dtype, "scale"), offset)
+
+
+def dequantize(
+    packed: torch.Tensor,
+    scale: torch.Tensor,
+    offset: torch.Tensor | None,
+    in_features: int,
+    group_size: int,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The dense ``[N, K]`` weight ``offset + scale * sign`` that packed tensors stand for, in ``dtype``."""
+    dense = unpack_signs(packed, in_features, dtype) * expand_groups(scale.to(dtype), in_features, group_size)
+    if offset is not None:
+        dense += expand_groups(offset.to(dtype), in_features, group_size)
+    return dense
+
+
+def _to_scale_dtype(values: torch.Tensor, scale_dtype: torch.dtype, what: str) -> torch.Tensor:
+    stored = values.to(scale_dtype)
+    if not torch.isfinite(stored).all():
+        largest = values.abs().max().item()
+        raise ValueError(
+            f"a binarization {what} of {largest:.3g} overflows {scale_dtype}; "
+            "set scale_dtype='float32' (or 'bfloat16') in BinaryQuantizationConfig"
+        )
+    return stored

@@ -1,0 +1,168 @@
+"""The model walk: decide for every module whether it is binarized, kept at int8 or kept float, and swap it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import BinaryQuantizationConfig, matches
+from .formats import WeightFormat
+from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
+
+logger = logging.getLogger(__name__)
+
+# Conv1d subclasses whose forward transposes [B, T, C] around the convolution, i.e. a matmul over the last dim.
+_CHANNELS_LAST_CONV1D = {"ParakeetEncoderCTCHead"}
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    """What happens to one candidate module."""
+
+    kind: str
+    method: str
+    fmt: WeightFormat | None
+    reason: str
+
+
+def _kind(module: nn.Module, parent: nn.Module | None) -> str | None:
+    # MultiheadAttention reads out_proj.weight directly instead of calling out_proj.
+    if isinstance(parent, nn.MultiheadAttention):
+        return None
+    if isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward:
+        return "linear"
+    if isinstance(module, nn.Conv1d) and PackedConv1d.is_pointwise(module):
+        if type(module).forward is nn.Conv1d.forward or type(module).__name__ in _CHANNELS_LAST_CONV1D:
+            return "conv1d"
+        return None
+    if isinstance(module, nn.LSTM) and type(module).forward is nn.LSTM.forward and PackedLSTM.is_supported(module):
+        return "lstm"
+    if isinstance(module, nn.Embedding) and module.max_norm is None and not module.sparse:
+        return "embedding"
+    return None
+
+
+def plan_model(
+    model: nn.Module, config: BinaryQuantizationConfig, keep_float: Iterable[str] = ()
+) -> dict[str, ModulePlan]:
+    """Decide binary / int8 / float for every Linear, 1x1 Conv1d, LSTM and Embedding of ``model``.
+
+    ``keep_float``: module names or patterns that must stay float whatever the config says (tied weights,
+    a model's ``_keep_in_fp32_modules``). Raises
+    ``ValueError`` naming the field when a pattern of the config matches no module.
+    """
+    keep_float = [pattern for pattern in keep_float if pattern]
+    parents = {name: module for name, module in model.named_modules()}
+    names = [name for name in parents if name]
+    for pattern in config.modules_to_not_convert or []:
+        if not any(matches(name, pattern) for name in names):
+            raise ValueError(_no_match("modules_to_not_convert", pattern, model, names))
+
+    plans: dict[str, ModulePlan] = {}
+    used_overrides: set[str] = set()
+    for name, module in model.named_modules():
+        kind = _kind(module, parents.get(name.rpartition(".")[0]) if name else None)
+        if kind is None or not name:
+            continue
+        pattern, override = config.override_for(name)
+        if pattern is not None:
+            used_overrides.add(pattern)
+        if any(matches(name, pattern) for pattern in keep_float):
+            plans[name] = ModulePlan(kind, "float", None, "tied or kept in fp32 by the model")
+        elif config.is_excluded(name):
+            plans[name] = ModulePlan(kind, "float", None, "modules_to_not_convert")
+        elif override is not None:
+            method = override["method"]
+            if method == "binary" and kind == "embedding":
+                raise ValueError(
+                    f"module_overrides[{pattern!r}]: {name} is an nn.Embedding, which cannot be binarized; "
+                    "use 'int8' or 'float'"
+                )
+            fmt = None if method == "float" else config.format_for(method, override)
+            plans[name] = ModulePlan(kind, method, fmt, f"module_overrides[{pattern!r}]")
+        elif kind in config.module_types:
+            plans[name] = ModulePlan(kind, "binary", config.format_for("binary"), "module_types")
+        else:
+            plans[name] = ModulePlan(kind, "float", None, "not in module_types")
+    for pattern in config.module_overrides:
+        if pattern not in used_overrides:
+            raise ValueError(_no_match("module_overrides", pattern, model, list(plans) or names))
+    return plans
+
+
+def _no_match(field: str, pattern: str, model: nn.Module, names: list[str]) -> str:
+    examples = ", ".join(names[:6])
+    return (
+        f"{field}: pattern {pattern!r} matches no quantizable module of {type(model).__name__}; "
+        f"module names look like: {examples}"
+    )
+
+
+def _packed_shell(module: nn.Module, plan: ModulePlan, compute_dtype: torch.dtype | None) -> PackedModule:
+    """An empty packed module shaped like ``module`` (on the current default device, meta while loading)."""
+    fmt = plan.fmt
+    if plan.kind == "linear":
+        return PackedLinear(module.in_features, module.out_features, module.bias is not None, fmt, compute_dtype,
+                            module.weight.dtype)
+    if plan.kind == "conv1d":
+        return PackedConv1d(module.in_channels, module.out_channels, module.bias is not None, fmt, compute_dtype,
+                            module.weight.dtype, channels_last=type(module).__name__ in _CHANNELS_LAST_CONV1D,
+                            float_class=type(module))
+    if plan.kind == "lstm":
+        return PackedLSTM(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
+                          module.dropout, module.bidirectional, fmt, compute_dtype, module.weight_ih_l0.dtype)
+    return PackedEmbedding(module.num_embeddings, module.embedding_dim, fmt, module.padding_idx, compute_dtype,
+                           module.weight.dtype)
+
+
+def replace_with_packed(
+    model: nn.Module, plans: dict[str, ModulePlan], config: BinaryQuantizationConfig, fill: bool
+) -> nn.Module:
+    """Swap every planned module for its packed form. ``fill=False`` builds empty shells (for loading),
+    ``fill=True`` quantizes the module's float weights into them."""
+    for name, plan in plans.items():
+        if plan.method == "float":
+            continue
+        module = model.get_submodule(name)
+        if fill:
+            with torch.device(_device_of(module)):
+                packed = _packed_shell(module, plan, config.torch_compute_dtype)
+            packed.fill_from(module)
+        else:
+            with torch.device("meta"):
+                packed = _packed_shell(module, plan, config.torch_compute_dtype)
+        model.set_submodule(name, packed)
+    return model
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next(iter(module.parameters())).device
+
+
+def quantize_model(
+    model: nn.Module, config: BinaryQuantizationConfig | None = None, keep_float: Iterable[str] = ()
+) -> nn.Module:
+    """Binarize a float model in memory, in place, and return it.
+
+    The same walk ``from_pretrained(..., quantization_config=config)`` runs, for models that are already loaded or
+    are not transformers models. ``keep_float`` names modules to leave untouched.
+    """
+    config = config or BinaryQuantizationConfig()
+    return replace_with_packed(model, plan_model(model, config, keep_float), config, fill=True)
+
+
+def dequantize_model(model: nn.Module) -> nn.Module:
+    """Replace every packed module by the float module holding the dense weights it stands for, in place."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, PackedModule):
+            float_module = module.dequantize()
+            model.set_submodule(name, float_module.to(_device_of_buffers(module)))
+    return model
+
+
+def _device_of_buffers(module: nn.Module) -> torch.device:
+    return next(iter(module.buffers())).device
