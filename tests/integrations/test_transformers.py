@@ -1,0 +1,315 @@
+"""from_pretrained with BinaryQuantizationConfig: binarize on load, save packed, load packed, fail loudly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ALL_KINDS, BLANK, SPEECH_KINDS, audio_batch, build_model
+from reference import dense_weight, reference_model
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForCTC, AutoModelForRNNT, AutoModelForTDT
+
+from hf_binarize import (
+    PACKING_FORMAT,
+    BinaryQuantizationConfig,
+    PackedConv1d,
+    PackedEmbedding,
+    PackedLinear,
+    PackedLSTM,
+    PackedModule,
+    size_report,
+)
+
+AUTO = {"rnnt": AutoModelForRNNT, "tdt": AutoModelForTDT, "ctc": AutoModelForCTC, "llama": AutoModelForCausalLM}
+
+
+def load(kind: str, path, **kwargs) -> nn.Module:
+    model = AUTO[kind].from_pretrained(path, **kwargs).eval()
+    if kind in ("rnnt", "tdt"):
+        model.generation_config.decoder_start_token_id = BLANK
+    return model
+
+
+def model_inputs(kind: str) -> dict[str, torch.Tensor]:
+    if kind == "llama":
+        return {"input_ids": torch.randint(0, 29, (2, 11), generator=torch.Generator().manual_seed(3))}
+    return audio_batch()
+
+
+def generate(model: nn.Module, kind: str) -> torch.Tensor:
+    inputs = model_inputs(kind)
+    if kind == "llama":
+        return model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    out = model.generate(**inputs)
+    return out if isinstance(out, torch.Tensor) else out.sequences
+
+
+@pytest.fixture(scope="module")
+def packed(float_folder):
+    cache = {}
+
+    def get(kind: str):
+        if kind not in cache:
+            cache[kind] = load(kind, float_folder(kind), quantization_config=BinaryQuantizationConfig())
+        return cache[kind]
+
+    return get
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_every_target_module_is_packed(kind, packed):
+    model = packed(kind)
+    for name, module in model.named_modules():
+        assert type(module) is not nn.Linear, name
+        assert type(module) is not nn.LSTM, name
+        if isinstance(module, nn.Conv1d):
+            assert module.kernel_size != (1,), name
+    kinds = {type(m) for m in model.modules()}
+    assert PackedLinear in kinds
+    if kind != "llama":
+        assert PackedConv1d in kinds
+    if kind in ("rnnt", "tdt"):
+        assert PackedLSTM in kinds
+    if kind == "ctc":
+        assert isinstance(model.ctc_head, PackedConv1d) and model.ctc_head.channels_last
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_packed_module_outputs_equal_dense_reference(kind, packed, float_folder):
+    """Every packed module, fed what it sees inside the model, matches a float module holding W_hat."""
+    model = packed(kind)
+    seen: dict[str, tuple] = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen.setdefault(name, (args, out))
+
+        return hook
+
+    hooks = [module.register_forward_hook(record(name)) for name, module in model.named_modules()
+             if isinstance(module, PackedModule)]
+    with torch.no_grad():
+        model(**model_inputs(kind)) if kind in ("ctc", "llama") else model.get_audio_features(**model_inputs(kind))
+        if kind in ("rnnt", "tdt"):
+            model.decoder(torch.tensor([[BLANK, 3, 5, 7]]))
+            model.joint(torch.randn(1, 1, 48), torch.randn(1, 1, 48))
+    for hook in hooks:
+        hook.remove()
+    reference = reference_model(AUTO[kind].from_pretrained(float_folder(kind)).double(), model)
+    assert len(seen) == sum(isinstance(m, PackedModule) for m in model.modules())
+    for name, (args, out) in seen.items():
+        expected = reference.get_submodule(name)(*[a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args])
+        if isinstance(out, tuple):
+            out, expected = out[0], expected[0]
+        torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_generate_matches_dense_reference_token_for_token(kind, packed, float_folder):
+    model = packed(kind)
+    reference = reference_model(load(kind, float_folder(kind)), model)
+    ours, theirs = generate(model, kind), generate(reference, kind)
+    assert torch.equal(ours, theirs)
+    # The tokens vary: a collapsed random model would make this comparison vacuous.
+    assert ours.unique().numel() > 2
+
+
+def test_rnnt_lattice_logits_match_dense_reference(packed, float_folder):
+    model = packed("rnnt")
+    reference = reference_model(load("rnnt", float_folder("rnnt")), model)
+    labels = torch.tensor([[BLANK, 1, 2, 3], [BLANK, 4, 5, 6]])
+    with torch.no_grad():
+        ours = model(**audio_batch(), decoder_input_ids=labels).logits
+        theirs = reference(**audio_batch(), decoder_input_ids=labels).logits
+    assert ours.shape[-1] == 29 and ours.dim() == 4
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_save_and_reload_is_bit_identical(kind, packed, tmp_path):
+    model = packed(kind)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())["quantization_config"]
+    assert config["quant_method"] == "hf_binarize" and config["packing_format"] == PACKING_FORMAT
+    reloaded = load(kind, tmp_path)
+    before, after = model.state_dict(), reloaded.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        assert before[key].dtype == after[key].dtype, key
+        assert torch.equal(before[key], after[key]), key
+    assert torch.equal(generate(model, kind), generate(reloaded, kind))
+    packed_types = [type(m).__name__ for m in model.modules() if isinstance(m, PackedModule)]
+    assert packed_types == [type(m).__name__ for m in reloaded.modules() if isinstance(m, PackedModule)]
+
+
+def test_packed_checkpoint_stores_no_float_weight_matrix(packed, tmp_path):
+    packed("rnnt").save_pretrained(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    assert tensors["encoder.layers.0.feed_forward1.linear1.weight"].dtype == torch.uint8
+    assert tensors["decoder.lstm.weight_hh_l1"].shape == (4 * 48, 6)
+    assert tensors["encoder.layers.0.conv.pointwise_conv1.weight"].shape == (128, 8)
+    assert tensors["encoder.layers.0.feed_forward1.linear1.weight_scale"].dtype == torch.float16
+
+
+def test_folder_is_at_least_20x_smaller_for_a_linear_heavy_model(tmp_path):
+    build_model("rnnt", hidden=256, intermediate=1024).save_pretrained(tmp_path / "float")
+    model = load("rnnt", tmp_path / "float", quantization_config=BinaryQuantizationConfig())
+    model.save_pretrained(tmp_path / "packed")
+    float_bytes = sum(f.stat().st_size for f in (tmp_path / "float").iterdir())
+    packed_report = size_report(model, tmp_path / "packed")
+    assert float_bytes / packed_report.folder_bytes >= 20, (float_bytes, packed_report.folder_bytes)
+    assert packed_report.compression >= 20
+
+
+def test_overrides_and_exclusions_are_honoured_and_reported(float_folder, tmp_path):
+    config = BinaryQuantizationConfig(
+        modules_to_not_convert=["encoder.subsampling"],
+        module_overrides={"decoder.embedding": "int8", "joint": "int8", "decoder.lstm": {"method": "binary",
+                                                                                          "centred": True}},
+        group_size=32,
+    )
+    model = load("rnnt", float_folder("rnnt"), quantization_config=config)
+    assert type(model.encoder.subsampling.linear) is nn.Linear
+    assert isinstance(model.decoder.embedding, PackedEmbedding)
+    assert model.joint.head.fmt.method == "int8"
+    assert model.decoder.lstm.fmt.centred and model.decoder.lstm.fmt.group_size == 32
+    assert model.encoder_projector.fmt.group_size == 32 and not model.encoder_projector.fmt.centred
+    report = size_report(model)
+    by_name = {m.name: m for m in report.modules}
+    assert by_name["decoder.embedding"].precision == "int8"
+    assert by_name["joint.head"].precision == "int8" and by_name["joint.head"].group == "joint/head"
+    assert by_name["encoder.subsampling.linear"].precision == "float"
+    assert by_name["decoder.lstm"].precision == "binary"
+    assert {(r["group"], r["precision"]) for r in report.groups} >= {("embedding", "int8"), ("linear", "float")}
+    assert "int8" in str(report)
+    # The overridden model saves and reloads with the same layout and outputs.
+    model.save_pretrained(tmp_path)
+    reloaded = load("rnnt", tmp_path)
+    assert isinstance(reloaded.decoder.embedding, PackedEmbedding) and reloaded.decoder.lstm.fmt.centred
+    assert torch.equal(generate(model, "rnnt"), generate(reloaded, "rnnt"))
+    torch.testing.assert_close(reloaded.decoder.embedding(torch.tensor([3])).double(),
+                               dense_weight(reloaded.decoder.embedding, "weight")[3:4])
+
+
+def test_bfloat16_load_runs_in_bfloat16(float_folder):
+    model = load("rnnt", float_folder("rnnt"), quantization_config=BinaryQuantizationConfig(), dtype=torch.bfloat16)
+    assert model.encoder_projector.bias.dtype == torch.bfloat16
+    inputs = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in audio_batch().items()}
+    with torch.no_grad():
+        out = model.get_audio_features(**inputs).pooler_output
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
+def test_pattern_matching_no_module_names_the_field(float_folder):
+    with pytest.raises(ValueError, match=r"modules_to_not_convert: pattern 'decoder\.gru'"):
+        load("rnnt", float_folder("rnnt"), quantization_config=BinaryQuantizationConfig(
+            modules_to_not_convert=["decoder.gru"]))
+    with pytest.raises(ValueError, match=r"module_overrides: pattern 'missing_head'"):
+        load("rnnt", float_folder("rnnt"), quantization_config=BinaryQuantizationConfig(
+            module_overrides={"missing_head": "int8"}))
+    with pytest.raises(ValueError, match="cannot be binarized"):
+        load("rnnt", float_folder("rnnt"), quantization_config=BinaryQuantizationConfig(
+            module_overrides={"decoder.embedding": "binary"}))
+
+
+@pytest.fixture(scope="module")
+def packed_folder(packed, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("packed-rnnt")
+    packed("rnnt").save_pretrained(path)
+    return path
+
+
+def _copy_folder(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for item in source.iterdir():
+        (target / item.name).write_bytes(item.read_bytes())
+    return target
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999])
+def test_truncated_checkpoint_raises(packed_folder, tmp_path, cut):
+    folder = _copy_folder(packed_folder, tmp_path / "truncated")
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: int(len(data) * cut)])
+    with pytest.raises(Exception, match=r"(?i)incomplete|invalid|error|deserializ|truncat|metadata"):
+        load("rnnt", folder)
+
+
+def test_corrupted_header_raises(packed_folder, tmp_path):
+    folder = _copy_folder(packed_folder, tmp_path / "corrupt")
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8:40] = b"#" * 32
+    weights.write_bytes(bytes(data))
+    with pytest.raises(Exception, match=r"(?i)header|invalid|error|deserializ|metadata"):
+        load("rnnt", folder)
+
+
+def _rewrite(folder: Path, change) -> None:
+    weights = folder / "model.safetensors"
+    tensors = load_file(weights)
+    change(tensors)
+    save_file(tensors, weights, metadata={"format": "pt"})
+
+
+KEY = "encoder.layers.0.feed_forward1.linear1.weight"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.__setitem__(KEY, t[KEY].to(torch.int32)), rf"{KEY} has dtype torch.int32, expected torch.uint8"),
+        (lambda t: t.__setitem__(KEY, t[KEY][:, :-1].contiguous()), r"ignore_mismatched_sizes|mismatch"),
+        (lambda t: t.__setitem__(KEY + "_scale", t[KEY + "_scale"].to(torch.int16)), rf"{KEY}_scale has dtype"),
+        (lambda t: t.pop(KEY + "_scale"), rf"{KEY}_scale was not found in the checkpoint"),
+        (lambda t: t.pop("decoder.lstm.weight_ih_l1"), r"decoder.lstm.weight_ih_l1 was not found in the checkpoint"),
+    ],
+    ids=["packed-dtype", "packed-shape", "scale-dtype", "missing-scale", "missing-lstm-matrix"],
+)
+def test_bad_packed_tensors_raise_naming_the_tensor(packed_folder, tmp_path, change, message):
+    folder = _copy_folder(packed_folder, tmp_path / "bad")
+    _rewrite(folder, change)
+    with pytest.raises((ValueError, RuntimeError), match=message):
+        load("rnnt", folder)
+
+
+def test_loading_packed_checkpoint_without_import_fails_loudly(packed_folder):
+    """Without hf_binarize, transformers only warns about the unknown method: the packed weights must then fail on
+    shape, never load as garbage floats."""
+    code = (
+        "import sys, transformers\n"
+        "assert 'hf_binarize' not in sys.modules\n"
+        f"transformers.AutoModelForRNNT.from_pretrained({str(packed_folder)!r})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TRANSFORMERS_VERBOSITY": "warning"})
+    assert result.returncode != 0
+    assert "hf_binarize" in result.stderr
+    assert "mismatch" in result.stderr.lower()
+
+
+def test_base_model_class_loads_packed_encoder(packed_folder):
+    """A submodel class (the bare encoder) loads its part of the packed checkpoint."""
+    model = AutoModel.from_pretrained(packed_folder)
+    assert any(isinstance(m, PackedLinear) for m in model.modules())
+
+
+@pytest.mark.parametrize("kind", SPEECH_KINDS)
+def test_dequantize_gives_float_model_with_dense_reference_weights(kind, float_folder):
+    model = load(kind, float_folder(kind), quantization_config=BinaryQuantizationConfig())
+    expected = {name: dense_weight(m, "weight") for name, m in model.named_modules()
+                if isinstance(m, (PackedLinear, PackedConv1d))}
+    model.dequantize()
+    assert not any(isinstance(m, PackedModule) for m in model.modules())
+    assert getattr(model, "quantization_method", None) is None
+    for name, weight in expected.items():
+        module = model.get_submodule(name)
+        torch.testing.assert_close(module.weight.double().reshape(weight.shape), weight, rtol=1e-6, atol=1e-6)
