@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .packing import to_scale_dtype
+
 INT8_MAX = 127
 
 
@@ -18,9 +20,7 @@ def quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.float16
     w = weight.detach().to(torch.float32)
     if not torch.isfinite(w).all():
         raise ValueError("weight contains NaN or inf and cannot be quantized to int8")
-    scale = (w.abs().amax(dim=1, keepdim=True) / INT8_MAX).to(scale_dtype)
-    if not torch.isfinite(scale).all():
-        raise ValueError(f"an int8 scale overflows {scale_dtype}; set scale_dtype='float32' in the config")
+    scale = to_scale_dtype(w.abs().amax(dim=1, keepdim=True) / INT8_MAX, scale_dtype, "int8 scale")
     # Quantize against the stored (rounded) scale so that q * scale is the closest representable weight.
     stored = scale.to(torch.float32)
     q = torch.where(stored > 0, w / stored.clamp_min(torch.finfo(torch.float32).tiny), 0.0)

@@ -56,6 +56,8 @@ def _check_binary(
     group_size: int,
 ) -> None:
     _check_common(x, packed, bias, in_features)
+    if group_size <= 0:
+        raise ValueError(f"group_size must be positive, got {group_size}")
     if packed.dtype != torch.uint8 or packed.shape[1] != packed_width(in_features):
         raise ValueError(
             f"packed signs must be uint8 with {packed_width(in_features)} bytes per row for {in_features} inputs, "
@@ -72,8 +74,9 @@ def _check_binary(
 
 
 def _check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: Optional[torch.Tensor]) -> None:
-    in_features = weight.shape[-1] if weight.dim() == 2 else -1
-    _check_common(x, weight, bias, in_features)
+    if weight.dim() != 2:
+        raise ValueError(f"int8 weight must be 2-D, got shape {tuple(weight.shape)}")
+    _check_common(x, weight, bias, weight.shape[1])
     if weight.dtype != torch.int8:
         raise ValueError(f"int8 weight must be int8, got {weight.dtype}")
     if tuple(scale.shape) != (weight.shape[0], 1) or not scale.is_floating_point():

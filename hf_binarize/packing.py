@@ -123,13 +123,13 @@ def binarize(
     offset = None
     centre = torch.zeros(rows, groups, 1, device=w.device)
     if centred:
-        offset = _to_scale_dtype(padded.sum(-1) / counts, scale_dtype, "offset")
+        offset = to_scale_dtype(padded.sum(-1) / counts, scale_dtype, "binarization offset")
         # Signs are taken around the stored (rounded) centre so that sign and offset agree exactly.
         centre = offset.to(torch.float32).unsqueeze(-1)
     deviation = padded - centre
     scale = (deviation.abs() * valid).sum(-1) / counts
     positive = (deviation >= 0).view(rows, -1)[:, :cols]
-    return BinarizedWeight(pack_signs(positive), _to_scale_dtype(scale, scale_dtype, "scale"), offset)
+    return BinarizedWeight(pack_signs(positive), to_scale_dtype(scale, scale_dtype, "binarization scale"), offset)
 
 
 def dequantize(
@@ -147,12 +147,20 @@ def dequantize(
     return dense
 
 
-def _to_scale_dtype(values: torch.Tensor, scale_dtype: torch.dtype, what: str) -> torch.Tensor:
+# Worst relative rounding error accepted when storing a scale: bfloat16's 8-bit mantissa. float16 only exceeds it
+# in its subnormal range (|scale| < 6.1e-5), where the precision of a stored scale silently decays.
+_SCALE_REL_ERROR = 2.0**-8
+
+
+def to_scale_dtype(values: torch.Tensor, scale_dtype: torch.dtype, what: str) -> torch.Tensor:
+    """Store float32 scales (or offsets) in ``scale_dtype``; raise instead of overflowing or losing precision."""
     stored = values.to(scale_dtype)
-    if not torch.isfinite(stored).all():
-        largest = values.abs().max().item()
+    wide = stored.to(torch.float32)
+    error = ((wide - values).abs() / values.abs()).nan_to_num(0.0, posinf=float("inf"))
+    if not torch.isfinite(wide).all() or (error > _SCALE_REL_ERROR).any():
+        worst = values.flatten()[error.flatten().argmax()].item()
         raise ValueError(
-            f"a binarization {what} of {largest:.3g} overflows {scale_dtype}; "
+            f"a {what} of {worst:.3g} does not fit {scale_dtype} (overflow or subnormal precision loss); "
             "set scale_dtype='float32' (or 'bfloat16') in BinaryQuantizationConfig"
         )
     return stored

@@ -73,3 +73,16 @@ def test_import_is_lean():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_torch_compile_traces_packed_modules_in_one_graph():
+    torch.manual_seed(0)
+    model = quantize_model(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 8)))
+    compiled = torch.compile(model, fullgraph=True)
+    x = torch.randn(3, 64, requires_grad=True)
+    torch.testing.assert_close(compiled(x), model(x))
+    compiled(x).sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    model(x).sum().backward()
+    torch.testing.assert_close(grad, x.grad)

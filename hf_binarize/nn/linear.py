@@ -23,6 +23,7 @@ class PackedLinear(PackedModule):
     ):
         super().__init__(fmt, compute_dtype)
         self.in_features, self.out_features = in_features, out_features
+        self.dtype = dtype
         self._register_matrix("weight", out_features, in_features)
         self.bias: torch.Tensor | None
         if bias:
@@ -37,7 +38,7 @@ class PackedLinear(PackedModule):
 
     def dequantize(self) -> nn.Linear:
         """A float ``nn.Linear`` holding the dense weight this module stands for."""
-        dtype = self.bias.dtype if self.bias is not None else torch.float32
+        dtype = self.bias.dtype if self.bias is not None else self.dtype
         linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(self.dequantize_matrix("weight", dtype))

@@ -55,7 +55,7 @@ class PackedLSTM(PackedModule):
             raise ValueError(f"LSTM input must be 2-D (unbatched) or 3-D, got shape {tuple(input.shape)}")
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
-        _steps, batch = x.shape[0], x.shape[1]
+        batch = x.shape[1]
         h0, c0 = self._initial_state(hx, batch, unbatched, x)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
