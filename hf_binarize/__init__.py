@@ -9,8 +9,9 @@ from .config import BinaryQuantizationConfig
 from .formats import BinaryFormat, Int8Format
 from .integrations.transformers import register as _register
 from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
+from .nn.qat import QATLSTM, QATConv1d, QATEmbedding, QATLinear, QATModule
 from .packing import PACKING_FORMAT, binarize, dequantize, pack_signs, unpack_signs
-from .quantize import dequantize_model, quantize_model
+from .quantize import dequantize_model, freeze, quantize_model, set_binarization_mix
 from .size import SizeReport, folder_size, size_report
 
 _register()
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PACKING_FORMAT",
+    "QATLSTM",
     "BinaryFormat",
     "BinaryQuantizationConfig",
     "Int8Format",
@@ -27,13 +29,19 @@ __all__ = [
     "PackedLSTM",
     "PackedLinear",
     "PackedModule",
+    "QATConv1d",
+    "QATEmbedding",
+    "QATLinear",
+    "QATModule",
     "SizeReport",
     "binarize",
     "dequantize",
     "dequantize_model",
     "folder_size",
+    "freeze",
     "pack_signs",
     "quantize_model",
+    "set_binarization_mix",
     "size_report",
     "unpack_signs",
 ]

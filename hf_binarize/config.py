@@ -15,6 +15,7 @@ from .packing import PACKING_FORMAT
 QUANT_METHOD = "hf_binarize"
 MODULE_TYPES = ("linear", "conv1d", "lstm")
 METHODS = ("binary", "int8", "float")
+MODES = ("packed", "qat")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _OVERRIDE_KEYS = {"method", "group_size", "centred"}
 
@@ -43,6 +44,11 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         compute_dtype: dtype the packed matmuls run in; ``None`` runs them in the input's dtype.
         packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.packing`). Stored so a
             checkpoint says how to read it.
+        mode: ``"packed"`` stores packed weights for inference; ``"qat"`` keeps latent float weights that every
+            forward quantizes (straight-through gradients) for quantization-aware training, until
+            :func:`hf_binarize.freeze` packs them.
+        learnable_scales: in ``"qat"`` mode, train the binary scales as parameters (initialised to ``mean |W|``)
+            instead of recomputing them from the weights.
     """
 
     def __init__(
@@ -55,6 +61,8 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         scale_dtype: str = "float16",
         compute_dtype: str | None = None,
         packing_format: str = PACKING_FORMAT,
+        mode: str = "packed",
+        learnable_scales: bool = False,
         **kwargs: Any,
     ):
         kwargs.pop("quant_method", None)
@@ -74,6 +82,8 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         self.scale_dtype = scale_dtype
         self.compute_dtype = compute_dtype
         self.packing_format = packing_format
+        self.mode = mode
+        self.learnable_scales = learnable_scales
         self.post_init()
 
     def post_init(self) -> None:
@@ -88,6 +98,12 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
             raise ValueError(f"scale_dtype must be one of {list(_DTYPES)}, got {self.scale_dtype!r}")
         if self.compute_dtype is not None and self.compute_dtype not in _DTYPES:
             raise ValueError(f"compute_dtype must be None or one of {list(_DTYPES)}, got {self.compute_dtype!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
+        if not isinstance(self.learnable_scales, bool):
+            raise ValueError(f"learnable_scales must be True or False, got {self.learnable_scales!r}")
+        if self.learnable_scales and self.mode != "qat":
+            raise ValueError("learnable_scales needs mode='qat': packed scales are fixed")
         if self.packing_format != PACKING_FORMAT:
             raise ValueError(
                 f"packing_format {self.packing_format!r} is not known to this hf_binarize (it reads {PACKING_FORMAT!r}); "
@@ -143,6 +159,8 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
             "scale_dtype": self.scale_dtype,
             "compute_dtype": self.compute_dtype,
             "packing_format": self.packing_format,
+            "mode": self.mode,
+            "learnable_scales": self.learnable_scales,
         }
 
     def __eq__(self, other: object) -> bool:

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 import torch
 
 from . import ops
-from .int8 import dequantize_int8, quantize_int8
-from .packing import PACKING_FORMAT, binarize, dequantize, num_groups, packed_width
+from .int8 import dequantize_int8, fake_quantize_int8, quantize_int8
+from .packing import (
+    PACKING_FORMAT,
+    binarize,
+    dequantize,
+    fake_binarize,
+    num_groups,
+    packed_width,
+    to_scale_dtype,
+)
 
 TensorSpec = tuple[tuple[int, ...], torch.dtype]
 
@@ -41,12 +49,19 @@ class BinaryFormat:
             spec["_offset"] = (groups, self.scale_dtype)
         return spec
 
-    def quantize(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    def quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The stored tensors of ``weight``; ``scale`` replaces the computed scales (learned in QAT)."""
         packed = binarize(weight, self.group_size, self.centred, self.scale_dtype)
         tensors = {"": packed.packed, "_scale": packed.scale}
+        if scale is not None:
+            tensors["_scale"] = to_scale_dtype(scale.detach().to(torch.float32), self.scale_dtype, "learned scale")
         if self.centred:
             tensors["_offset"] = packed.offset
         return tensors
+
+    def fake_quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The dense weight ``quantize`` stands for, differentiable (straight-through sign), for QAT."""
+        return fake_binarize(weight, self.group_size, self.centred, self.scale_dtype, scale)
 
     def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
         return ops.binary_linear(
@@ -75,9 +90,15 @@ class Int8Format:
     def spec(self, out_features: int, in_features: int) -> dict[str, TensorSpec]:
         return {"": ((out_features, in_features), torch.int8), "_scale": ((out_features, 1), self.scale_dtype)}
 
-    def quantize(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    def quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if scale is not None:
+            raise ValueError("int8 weights take no learned scale")
         q, scale = quantize_int8(weight, self.scale_dtype)
         return {"": q, "_scale": scale}
+
+    def fake_quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The dense weight ``quantize`` stands for, with rounding passed straight through, for QAT."""
+        return fake_quantize_int8(weight, self.scale_dtype)
 
     def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
         return ops.int8_linear(x, tensors[""], tensors["_scale"], bias)

@@ -20,7 +20,7 @@ def quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.float16
     w = weight.detach().to(torch.float32)
     if not torch.isfinite(w).all():
         raise ValueError("weight contains NaN or inf and cannot be quantized to int8")
-    scale = to_scale_dtype(w.abs().amax(dim=1, keepdim=True) / INT8_MAX, scale_dtype, "int8 scale")
+    scale = to_scale_dtype(_scale(w), scale_dtype, "int8 scale")
     # Quantize against the stored (rounded) scale so that q * scale is the closest representable weight.
     stored = scale.to(torch.float32)
     q = torch.where(stored > 0, w / stored.clamp_min(torch.finfo(torch.float32).tiny), 0.0)
@@ -30,3 +30,16 @@ def quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.float16
 def dequantize_int8(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The dense weight ``q * scale`` in ``dtype``."""
     return q.to(dtype) * scale.to(dtype)
+
+
+def fake_quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    """The dense weight :func:`quantize_int8` stands for, with rounding passed straight through (for QAT)."""
+    w = weight.to(torch.float32)
+    scale = _scale(w).detach().to(scale_dtype).to(torch.float32).clamp_min(torch.finfo(torch.float32).tiny)
+    scaled = w / scale
+    q = scaled + (scaled.round().clamp(-INT8_MAX, INT8_MAX) - scaled).detach()
+    return (q * scale).to(weight.dtype)
+
+
+def _scale(w: torch.Tensor) -> torch.Tensor:
+    return w.abs().amax(dim=1, keepdim=True) / INT8_MAX

@@ -29,9 +29,11 @@ Worked example, one row, K = 9, per-channel::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 PACKING_FORMAT = "sign-lsb-v1"
 
@@ -87,6 +89,46 @@ class BinarizedWeight:
     offset: torch.Tensor | None
 
 
+def _check_weight(weight: torch.Tensor, group_size: int | None) -> int:
+    if weight.dim() != 2:
+        raise ValueError(f"binarize expects a 2-D [out_features, in_features] weight, got shape {tuple(weight.shape)}")
+    if not weight.is_floating_point():
+        raise ValueError(f"binarize expects a floating point weight, got {weight.dtype}")
+    cols = weight.shape[1]
+    group_size = cols if group_size is None else group_size
+    if group_size <= 0 or (group_size != cols and group_size % 8):
+        raise ValueError(f"group_size must be a positive multiple of 8, got {group_size}")
+    return group_size
+
+
+Store = Callable[[torch.Tensor, str], torch.Tensor]
+
+
+def binary_parts(
+    weight: torch.Tensor, group_size: int, centred: bool, store: Store
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The differentiable core of binarization, shared by :func:`binarize` and quantization-aware training.
+
+    Returns ``(deviation, scale, offset)`` in float32 (float64 for a float64 weight): ``deviation = W - offset`` (``[N, K]``, its sign is the
+    stored sign), ``scale = mean |deviation|`` and ``offset = mean W`` per group (``[N, G]``; ``offset`` is ``None``
+    unless ``centred``). ``store(values, what)`` maps scales and offsets to the values they take once stored
+    (rounded to the scale dtype), so the sign is taken around the stored centre and training sees stored values.
+    """
+    w = weight.to(torch.promote_types(weight.dtype, torch.float32))
+    rows, cols = w.shape
+    groups = num_groups(cols, group_size)
+    padded = F.pad(w, (0, groups * group_size - cols)).view(rows, groups, group_size)
+    valid = (torch.arange(groups * group_size, device=w.device) < cols).view(1, groups, group_size)
+    counts = valid.sum(-1).to(w.dtype)
+    offset = None
+    deviation = padded
+    if centred:
+        offset = store(padded.sum(-1) / counts, "binarization offset")
+        deviation = padded - offset.unsqueeze(-1)
+    scale = store((deviation.abs() * valid).sum(-1) / counts, "binarization scale")
+    return deviation.reshape(rows, -1)[:, :cols], scale, offset
+
+
 def binarize(
     weight: torch.Tensor,
     group_size: int | None = None,
@@ -99,37 +141,48 @@ def binarize(
     mean as ``offset``. Scales are computed in float32 and stored in ``scale_dtype``; a scale that does not fit
     ``scale_dtype`` raises instead of turning into ``inf``.
     """
-    if weight.dim() != 2:
-        raise ValueError(f"binarize expects a 2-D [out_features, in_features] weight, got shape {tuple(weight.shape)}")
-    if not weight.is_floating_point():
-        raise ValueError(f"binarize expects a floating point weight, got {weight.dtype}")
-    rows, cols = weight.shape
-    group_size = cols if group_size is None else group_size
-    if group_size <= 0 or (group_size != cols and group_size % 8):
-        raise ValueError(f"group_size must be a positive multiple of 8, got {group_size}")
-    w = weight.detach().to(torch.float32)
-    if not torch.isfinite(w).all():
+    group_size = _check_weight(weight, group_size)
+    if not torch.isfinite(weight).all():
         raise ValueError("weight contains NaN or inf; binarizing it would give meaningless scales")
 
-    groups = num_groups(cols, group_size)
-    padded = torch.zeros(rows, groups * group_size, dtype=torch.float32, device=w.device)
-    padded[:, :cols] = w
-    padded = padded.view(rows, groups, group_size)
-    valid = torch.zeros(groups * group_size, dtype=torch.bool, device=w.device)
-    valid[:cols] = True
-    valid = valid.view(1, groups, group_size)
-    counts = valid.sum(-1).to(torch.float32)
+    def store(values: torch.Tensor, what: str) -> torch.Tensor:
+        return to_scale_dtype(values, scale_dtype, what).to(torch.float32)
 
-    offset = None
-    centre = torch.zeros(rows, groups, 1, device=w.device)
-    if centred:
-        offset = to_scale_dtype(padded.sum(-1) / counts, scale_dtype, "binarization offset")
-        # Signs are taken around the stored (rounded) centre so that sign and offset agree exactly.
-        centre = offset.to(torch.float32).unsqueeze(-1)
-    deviation = padded - centre
-    scale = (deviation.abs() * valid).sum(-1) / counts
-    positive = (deviation >= 0).view(rows, -1)[:, :cols]
-    return BinarizedWeight(pack_signs(positive), to_scale_dtype(scale, scale_dtype, "binarization scale"), offset)
+    with torch.no_grad():
+        deviation, scale, offset = binary_parts(weight, group_size, centred, store)
+    return BinarizedWeight(
+        pack_signs(deviation >= 0),
+        scale.to(scale_dtype),
+        None if offset is None else offset.to(scale_dtype),
+    )
+
+
+def fake_binarize(
+    weight: torch.Tensor,
+    group_size: int | None = None,
+    centred: bool = False,
+    scale_dtype: torch.dtype = torch.float16,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The dense weight :func:`binarize` stands for, differentiable, for quantization-aware training.
+
+    The sign passes gradients straight through (identity), and gradients also flow into the scale and offset, as
+    in the seed paper's training. ``scale`` (``[N, G]``) replaces ``mean |W - offset|`` when scales are learned.
+    Rounding to ``scale_dtype`` is applied in the forward and passed straight through in the backward.
+    """
+    group_size = _check_weight(weight, group_size)
+
+    def store(values: torch.Tensor, what: str) -> torch.Tensor:
+        return values + (values.to(scale_dtype).to(values.dtype) - values).detach()
+
+    deviation, computed, offset = binary_parts(weight, group_size, centred, store)
+    scale = computed if scale is None else store(scale.to(computed.dtype), "binarization scale")
+    sign = torch.where(deviation >= 0, 1.0, -1.0)
+    sign = deviation + (sign - deviation).detach()
+    dense = sign * expand_groups(scale, weight.shape[1], group_size)
+    if offset is not None:
+        dense = dense + expand_groups(offset, weight.shape[1], group_size)
+    return dense.to(weight.dtype)
 
 
 def dequantize(

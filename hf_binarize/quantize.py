@@ -12,6 +12,7 @@ from torch import nn
 from .config import BinaryQuantizationConfig, matches
 from .formats import WeightFormat
 from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
+from .nn.qat import QATLSTM, QATConv1d, QATEmbedding, QATLinear, QATModule
 
 logger = logging.getLogger(__name__)
 
@@ -119,24 +120,84 @@ def _packed_shell(module: nn.Module, plan: ModulePlan, compute_dtype: torch.dtyp
                            module.weight.dtype)
 
 
-def replace_with_packed(
-    model: nn.Module, plans: dict[str, ModulePlan], config: BinaryQuantizationConfig, fill: bool
-) -> nn.Module:
-    """Swap every planned module for its packed form. ``fill=False`` builds empty shells (for loading),
-    ``fill=True`` quantizes the module's float weights into them."""
+def _qat_shell(module: nn.Module, plan: ModulePlan, learnable_scales: bool) -> nn.Module:
+    """An empty QAT module shaped like ``module``; its latent float weights keep the original names."""
+    learnable = learnable_scales and plan.method == "binary"
+    if plan.kind == "linear":
+        return QATLinear(module.in_features, module.out_features, module.bias is not None, plan.fmt, learnable,
+                         dtype=module.weight.dtype)
+    if plan.kind == "conv1d":
+        return QATConv1d(module.in_channels, module.out_channels, module.bias is not None, plan.fmt, learnable,
+                         channels_last=type(module).__name__ in _CHANNELS_LAST_CONV1D, dtype=module.weight.dtype)
+    if plan.kind == "lstm":
+        return QATLSTM(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                       batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional,
+                       fmt=plan.fmt, learnable_scales=learnable, dtype=module.weight_ih_l0.dtype)
+    return QATEmbedding(module.num_embeddings, module.embedding_dim, plan.fmt, module.padding_idx, learnable,
+                        dtype=module.weight.dtype)
+
+
+def replace_modules(model: nn.Module, plans: dict[str, ModulePlan], config: BinaryQuantizationConfig,
+                    fill: bool) -> nn.Module:
+    """Swap every planned module for its packed form (``config.mode == "packed"``) or its QAT form (``"qat"``).
+
+    ``fill=False`` builds empty shells on the meta device, for transformers' loader to fill. ``fill=True`` converts
+    the module's float weights: quantized into a packed module, or copied as the latent weights of a QAT module.
+    """
     for name, plan in plans.items():
         if plan.method == "float":
             continue
         module = model.get_submodule(name)
-        if fill:
-            with torch.device(_device_of(module)):
-                packed = _packed_shell(module, plan, config.torch_compute_dtype)
-            packed.fill_from(module)
-        else:
-            with torch.device("meta"):
-                packed = _packed_shell(module, plan, config.torch_compute_dtype)
-        model.set_submodule(name, packed)
+        device = _device_of(module) if fill else torch.device("meta")
+        with torch.device(device):
+            if config.mode == "qat":
+                new = _qat_shell(module, plan, config.learnable_scales)
+            else:
+                new = _packed_shell(module, plan, config.torch_compute_dtype)
+        if fill and config.mode == "qat":
+            new.load_state_dict(module.state_dict(), strict=False)
+            if new.learnable_scales:
+                new.reset_scales()
+        elif fill:
+            new.fill_from(module)
+        model.set_submodule(name, new)
     return model
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """End quantization-aware training: replace every QAT module by the packed module of its quantized weights.
+
+    In place; also switches a transformers model's ``quantization_config.mode`` to ``"packed"`` so that
+    ``save_pretrained`` writes a packed checkpoint (not the latent floats) that loads back packed.
+    """
+    for name, module in list(model.named_modules()):
+        if isinstance(module, QATModule):
+            kind = ("conv1d" if isinstance(module, nn.Conv1d) else "lstm" if isinstance(module, nn.LSTM)
+                    else "embedding" if isinstance(module, nn.Embedding) else "linear")
+            compute_dtype = None
+            config = getattr(getattr(model, "config", None), "quantization_config", None)
+            if isinstance(config, BinaryQuantizationConfig):
+                compute_dtype = config.torch_compute_dtype
+            with torch.device(_device_of(module)):
+                packed = _packed_shell(module, ModulePlan(kind, module.fmt.method, module.fmt, "frozen"), compute_dtype)
+            packed.fill_from(module)
+            model.set_submodule(name, packed)
+    config = getattr(getattr(model, "config", None), "quantization_config", None)
+    if isinstance(config, BinaryQuantizationConfig):
+        config.mode, config.learnable_scales = "packed", False
+    return model
+
+
+def set_binarization_mix(model: nn.Module, mix: float) -> None:
+    """Blend the QAT forward weights: ``mix * quantized + (1 - mix) * float`` (1.0, the default, is fully quantized).
+
+    Raising ``mix`` from 0 to 1 over the first steps phases binarization in during a warm-up.
+    """
+    if not 0.0 <= mix <= 1.0:
+        raise ValueError(f"mix must be within [0, 1], got {mix}")
+    for module in model.modules():
+        if isinstance(module, QATModule):
+            module.mix = mix
 
 
 def _device_of(module: nn.Module) -> torch.device:
@@ -146,13 +207,13 @@ def _device_of(module: nn.Module) -> torch.device:
 def quantize_model(
     model: nn.Module, config: BinaryQuantizationConfig | None = None, keep_float: Iterable[str] = ()
 ) -> nn.Module:
-    """Binarize a float model in memory, in place, and return it.
+    """Binarize a float model in memory, in place, and return it (QAT modules instead if ``config.mode == "qat"``).
 
     The same walk ``from_pretrained(..., quantization_config=config)`` runs, for models that are already loaded or
     are not transformers models. ``keep_float`` names modules to leave untouched.
     """
     config = config or BinaryQuantizationConfig()
-    return replace_with_packed(model, plan_model(model, config, keep_float), config, fill=True)
+    return replace_modules(model, plan_model(model, config, keep_float), config, fill=True)
 
 
 def dequantize_model(model: nn.Module) -> nn.Module:

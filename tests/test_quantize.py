@@ -8,7 +8,14 @@ import sys
 import torch
 from torch import nn
 
-from hf_binarize import BinaryQuantizationConfig, PackedConv1d, PackedLinear, PackedLSTM, dequantize_model, quantize_model
+from hf_binarize import (
+    BinaryQuantizationConfig,
+    PackedConv1d,
+    PackedLinear,
+    PackedLSTM,
+    dequantize_model,
+    quantize_model,
+)
 from hf_binarize.quantize import plan_model
 
 

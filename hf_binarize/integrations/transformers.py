@@ -19,7 +19,8 @@ from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_
 
 from ..config import QUANT_METHOD, BinaryQuantizationConfig
 from ..nn import PackedModule
-from ..quantize import dequantize_model, plan_model, replace_with_packed
+from ..nn.qat import QATModule
+from ..quantize import dequantize_model, plan_model, replace_modules
 
 
 def _module_and_tensor(model: torch.nn.Module, param_name: str) -> tuple[torch.nn.Module, str]:
@@ -42,7 +43,11 @@ class _QuantizeOnLoad(ConversionOps):
 
 
 class BinaryHfQuantizer(HfQuantizer):
-    """Binarizes Linear, 1x1 Conv1d and LSTM weights while loading; loads packed checkpoints back."""
+    """Binarizes Linear, 1x1 Conv1d and LSTM weights while loading; loads packed checkpoints back.
+
+    In ``mode="qat"`` the modules keep latent float weights (loaded as they are) and quantize them in every forward;
+    :func:`hf_binarize.freeze` packs them at the end of training.
+    """
 
     requires_calibration = False
     quantization_config: BinaryQuantizationConfig
@@ -51,11 +56,14 @@ class BinaryHfQuantizer(HfQuantizer):
         tied = {key.rpartition(".")[0] for pair in model.all_tied_weights_keys.items() for key in pair}
         keep_float = tied | set(keep_in_fp32_modules or []) | set(getattr(model, "_keep_in_fp32_modules", None) or [])
         self.plans = plan_model(model, self.quantization_config, keep_float)
-        replace_with_packed(model, self.plans, self.quantization_config, fill=False)
+        replace_modules(model, self.plans, self.quantization_config, fill=False)
+        if self.quantization_config.learnable_scales:
+            # Learned scales start from the weights after loading, unless a QAT checkpoint carries them.
+            model._keys_to_ignore_on_load_missing = [*(model._keys_to_ignore_on_load_missing or []), r"_alpha$"]
         return model
 
     def param_needs_quantization(self, model, param_name: str, **kwargs) -> bool:
-        if self.pre_quantized:
+        if self.pre_quantized or self.quantization_config.mode == "qat":
             return False
         module, tensor_name = _module_and_tensor(model, param_name)
         return isinstance(module, PackedModule) and tensor_name in module.quantized_names
@@ -65,7 +73,7 @@ class BinaryHfQuantizer(HfQuantizer):
 
     def param_element_size(self, model, param_name: str, param: torch.Tensor) -> float:
         module, tensor_name = _module_and_tensor(model, param_name)
-        if isinstance(module, PackedModule) and tensor_name in module.quantized_names:
+        if not self.pre_quantized and isinstance(module, PackedModule) and tensor_name in module.quantized_names:
             in_features = module._matrices[tensor_name][1]
             return module.fmt.bits_per_weight(in_features) / 8
         return param.element_size()
@@ -74,6 +82,10 @@ class BinaryHfQuantizer(HfQuantizer):
         for name, module in model.named_modules():
             if isinstance(module, PackedModule):
                 module.check_tensors(name, from_checkpoint=True)
+            elif isinstance(module, QATModule) and module.learnable_scales:
+                alphas = [getattr(module, n + "_alpha") for n in module.quantized_names]
+                if not all(getattr(alpha, "_is_hf_initialized", False) for alpha in alphas):
+                    module.reset_scales()
         return model
 
     def _dequantize(self, model, dtype=None):
@@ -89,8 +101,8 @@ class BinaryHfQuantizer(HfQuantizer):
 
     @property
     def is_qat_trainable(self) -> bool:
-        # Packed weights hold signs, not latent floats: there is nothing for quantization-aware training to update.
-        return False
+        # Packed weights hold signs, not latent floats: only mode "qat" has weights for training to update.
+        return self.quantization_config.mode == "qat"
 
     @property
     def is_compileable(self) -> bool:

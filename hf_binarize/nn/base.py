@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..formats import WeightFormat
+from .qat import QATModule
 
 
 class PackedModule(nn.Module):
@@ -33,9 +34,10 @@ class PackedModule(nn.Module):
         self.register_buffer(name, torch.empty(shape, dtype=dtype))
 
     def fill_from(self, module: nn.Module) -> None:
-        """Quantize the float weights of ``module`` (the torch module this one replaces) into this module."""
+        """Quantize the float weights of ``module`` (the torch or QAT module this one replaces) into this module."""
         for matrix in self.quantized_names:
-            for key, tensor in self.quantize_matrix(matrix, getattr(module, matrix)).items():
+            scale = module.learned_scale(matrix) if isinstance(module, QATModule) else None
+            for key, tensor in self.quantize_matrix(matrix, getattr(module, matrix), scale).items():
                 setattr(self, key, tensor)
         for name in self._float_names:
             setattr(self, name, getattr(module, name).detach().clone())
@@ -48,15 +50,18 @@ class PackedModule(nn.Module):
     def matrix_tensors(self, name: str) -> dict[str, torch.Tensor]:
         return {suffix: getattr(self, name + suffix) for suffix in self.fmt.spec(*self._matrices[name])}
 
-    def quantize_matrix(self, name: str, weight: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Quantize the float matrix ``name`` (any shape with the right element count, e.g. a 1x1 conv kernel)."""
+    def quantize_matrix(self, name: str, weight: torch.Tensor, scale: torch.Tensor | None = None
+                        ) -> dict[str, torch.Tensor]:
+        """Quantize the float matrix ``name`` (any shape with the right element count, e.g. a 1x1 conv kernel);
+        ``scale`` replaces the computed scales (learned in QAT)."""
         out_features, in_features = self._matrices[name]
         if weight.numel() != out_features * in_features or weight.shape[0] != out_features:
             raise ValueError(
                 f"{name} has shape {tuple(weight.shape)}; this {type(self).__name__} expects "
                 f"{out_features} x {in_features} weights"
             )
-        return {name + suffix: t for suffix, t in self.fmt.quantize(weight.reshape(out_features, in_features)).items()}
+        tensors = self.fmt.quantize(weight.reshape(out_features, in_features), scale)
+        return {name + suffix: t for suffix, t in tensors.items()}
 
     def dequantize_matrix(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         """The dense float matrix ``name`` stands for (allocates it: for export and inspection, not forward)."""
