@@ -15,6 +15,9 @@ from .quantize import dequantize_model, freeze, quantize_model, set_binarization
 from .size import SizeReport, folder_size, size_report
 
 _register()
+from .losses import register as _register_losses  # noqa: E402
+
+_register_losses()
 
 __version__ = "0.1.0"
 

@@ -199,3 +199,7 @@ def _int8_backward(ctx, grad):
 
 
 int8_linear.register_autograd(_int8_backward, setup_context=_int8_setup)
+
+
+# Last: the backends import this module, and importing them registers their kernels for the ops above.
+from . import kernels  # noqa: E402, F401

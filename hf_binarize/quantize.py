@@ -217,7 +217,18 @@ def quantize_model(
 
 
 def dequantize_model(model: nn.Module) -> nn.Module:
-    """Replace every packed module by the float module holding the dense weights it stands for, in place."""
+    """Replace every packed module by the float module holding the dense weights it stands for, in place.
+
+    A transformers model also loses its ``quantization_config``, so that it saves and reloads as a float model.
+    """
+    replace_packed_with_float(model)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
+    return model
+
+
+def replace_packed_with_float(model: nn.Module) -> nn.Module:
     for name, module in list(model.named_modules()):
         if isinstance(module, PackedModule):
             float_module = module.dequantize()

@@ -93,3 +93,16 @@ def test_torch_compile_traces_packed_modules_in_one_graph():
     x.grad = None
     model(x).sum().backward()
     torch.testing.assert_close(grad, x.grad)
+
+
+def test_dequantize_model_makes_a_transformers_model_save_as_float(tmp_path):
+    from conftest import build_model
+    from transformers import AutoModelForRNNT
+
+    build_model("rnnt").save_pretrained(tmp_path / "float")
+    model = AutoModelForRNNT.from_pretrained(tmp_path / "float", quantization_config=BinaryQuantizationConfig())
+    dequantize_model(model)
+    model.save_pretrained(tmp_path / "dense")
+    reloaded = AutoModelForRNNT.from_pretrained(tmp_path / "dense")
+    assert type(reloaded.encoder_projector) is nn.Linear
+    torch.testing.assert_close(reloaded.encoder_projector.weight, model.encoder_projector.weight)

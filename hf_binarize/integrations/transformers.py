@@ -20,7 +20,7 @@ from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_
 from ..config import QUANT_METHOD, BinaryQuantizationConfig
 from ..nn import PackedModule
 from ..nn.qat import QATModule
-from ..quantize import dequantize_model, plan_model, replace_modules
+from ..quantize import plan_model, replace_modules, replace_packed_with_float
 
 
 def _module_and_tensor(model: torch.nn.Module, param_name: str) -> tuple[torch.nn.Module, str]:
@@ -89,7 +89,7 @@ class BinaryHfQuantizer(HfQuantizer):
         return model
 
     def _dequantize(self, model, dtype=None):
-        return dequantize_model(model)
+        return replace_packed_with_float(model)
 
     def is_serializable(self) -> bool:
         return True

@@ -1,0 +1,298 @@
+/* Exported API: y = x @ W_hat.T + bias for a sign-lsb-v1 packed weight (see hf_binarize/packing.py), and run
+ * time selection of the instruction set. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hfb.h"
+
+#if defined(_WIN32)
+#define HFB_API __declspec(dllexport)
+#else
+#define HFB_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped whenever an exported signature changes; cpu.py refuses a library with another number. */
+#define HFB_ABI_VERSION 1
+
+enum { HFB_OK = 0, HFB_EINVAL = 1, HFB_EISA = 2, HFB_ENOMEM = 3 };
+
+/* Activation rows whose tables are built together and share one transpose of the weights. */
+#define M_TILE 4
+/* Table bytes a chunk of K keeps hot (all rows of a tile): tables of 8192 inputs for one row, half an L2.
+ * Larger chunks beat L1-sized ones (16 KiB) by 10% at 4096 x 4096: the packed rows stream contiguously, and
+ * each table is loaded once per 32 rows, which an L2 keeps up with. */
+#define TABLE_BUDGET (128 * 1024)
+/* M * N * K per thread below which the product stays on fewer threads: about 50 us of lookups, so that waking a
+ * worker that went to sleep (20-100 us on the test VM) cannot cost more than it saves. */
+#define MIN_WORK_PER_THREAD (1 << 21)
+/* One dequantized weight costs about as much as this many multiply-adds of the lookup kernel. */
+#define DEQUANT_WORK_FACTOR 4
+
+typedef struct {
+    const float *x;
+    int64_t M, K;
+    const uint8_t *packed;
+    int64_t N, KB, KD; /* bytes and dword columns per packed row */
+    const void *scale;
+    const void *offset;
+    int scale_dtype, offset_dtype;
+    int64_t G, gs;
+    const float *bias;
+    float *y;
+    const hfb_isa_ops *ops;
+    int64_t n0, n1; /* rows to dequantize */
+    int parts;
+    int split_m; /* threads take ranges of activation rows instead of ranges of output rows */
+    int *status;
+} problem;
+
+static int64_t group_of_byte(const problem *p, int64_t b) {
+    if (p->G == 1) return 0;
+    int64_t g = b * 8 / p->gs;
+    return g < p->G ? g : p->G - 1;
+}
+
+/* The last group runs to the end of the dword columns: the bytes past the row are zero and their inputs are 0. */
+static int64_t group_end_byte(const problem *p, int64_t g) {
+    return g == p->G - 1 ? 4 * p->KD : (g + 1) * p->gs / 8;
+}
+
+static void *alloc_floats(int64_t n) {
+    void *ptr = NULL;
+    size_t bytes = (size_t)(n > 0 ? n : 1) * 4;
+#if defined(_WIN32)
+    ptr = _aligned_malloc(bytes, 64);
+#else
+    if (posix_memalign(&ptr, 64, bytes)) ptr = NULL;
+#endif
+    return ptr;
+}
+
+static void free_floats(void *ptr) {
+#if defined(_WIN32)
+    _aligned_free(ptr);
+#else
+    free(ptr);
+#endif
+}
+
+/* Starts loading the packed bytes of the next block of rows while this one computes. Each block of 8 rows at
+ * K = 4096 is one 4 KiB page, where hardware prefetchers stop, so with the weight out of cache (as in a model,
+ * layer after layer) every block began with a stall: this took 10% off 4096 x 4096 at M = 1 with cold caches. */
+static void prefetch_rows(const problem *p, int64_t row0, int64_t n1, int64_t c0, int64_t c1) {
+#if defined(__GNUC__) || defined(__clang__)
+    int64_t rows = n1 - row0 < HFB_ROWS ? n1 - row0 : HFB_ROWS;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = p->packed + (row0 + r) * p->KB;
+        for (int64_t at = 4 * c0; at < 4 * c1 && at < p->KB; at += 64) __builtin_prefetch(row + at, 0, 2);
+    }
+#else
+    (void)p, (void)row0, (void)n1, (void)c0, (void)c1;
+#endif
+}
+
+/* Output rows [n0, n1) of activation rows [m0, m1). Per tile of activation rows and chunk of K: build the tables,
+ * then for each block of 32 output rows transpose its packed bytes once and accumulate every activation row.
+ * Sums of the current scale group live in gacc and are scaled into yacc where the group ends, so K chunks and
+ * group boundaries need not line up.
+ *
+ * Without offsets a group adds scale * sum(+-x). With offsets it adds (offset + scale) * sum(x where the bit is
+ * set) + (offset - scale) * sum(x where it is clear), two lookups instead of one: the shorter
+ * scale * sum(+-x) + offset * sum(x) loses accuracy where offset and scale nearly cancel, and the rounding error
+ * of this form is bounded by |x| @ |W_hat|, like a dense product's. */
+static int run_block(const problem *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const hfb_isa_ops *ops = p->ops;
+    const int sums = p->offset ? 2 : 1;
+    int64_t nrg = (n1 - n0 + HFB_ROWS - 1) / HFB_ROWS, rows_pad = nrg * HFB_ROWS;
+    int64_t mt_max = m1 - m0 < M_TILE ? m1 - m0 : M_TILE;
+    /* Multiple of 8 dword columns, the unit of the SIMD transpose. */
+    int64_t chunk = TABLE_BUDGET / (4 * HFB_TABLE_PER_BYTE * 4 * mt_max * sums) / 8 * 8;
+    if (chunk < 8) chunk = 8;
+    if (chunk > (p->KD + 7) / 8 * 8) chunk = (p->KD + 7) / 8 * 8;
+    int64_t table_stride = chunk * 4 * HFB_TABLE_PER_BYTE;
+    /* Scales and offsets as float: of the groups in a chunk for one block of rows, or with one group per row
+     * (the common case), of all rows once. */
+    int64_t sbuf_rows = p->G == 1 ? rows_pad : (chunk * 32 / p->gs + 2) * HFB_ROWS;
+
+    float *T = alloc_floats(mt_max * sums * table_stride);
+    uint32_t *wbuf = alloc_floats(chunk * HFB_ROWS);
+    float *yacc = alloc_floats((1 + sums) * mt_max * rows_pad);
+    float *sbuf = alloc_floats(2 * sbuf_rows);
+    int ok = T && wbuf && yacc && sbuf;
+    if (!ok) goto done;
+    float *gacc = yacc + mt_max * rows_pad, *obuf = sbuf + sbuf_rows;
+    if (p->G == 1) {
+        for (int64_t rg = 0; rg < nrg; rg++) {
+            int64_t row0 = n0 + rg * HFB_ROWS, nrows = n1 - row0 < HFB_ROWS ? n1 - row0 : HFB_ROWS;
+            ops->load_groups(p->scale, p->scale_dtype, 1, row0, nrows, 0, 0, sbuf + rg * HFB_ROWS);
+            if (p->offset) ops->load_groups(p->offset, p->offset_dtype, 1, row0, nrows, 0, 0, obuf + rg * HFB_ROWS);
+        }
+    }
+
+    for (int64_t mt0 = m0; mt0 < m1; mt0 += mt_max) {
+        int64_t mt = m1 - mt0 < mt_max ? m1 - mt0 : mt_max;
+        memset(yacc, 0, sizeof(float) * (1 + sums) * mt_max * rows_pad);
+        for (int64_t c0 = 0; c0 < p->KD; c0 += chunk) {
+            int64_t c1 = c0 + chunk < p->KD ? c0 + chunk : p->KD, b0 = 4 * c0, b1 = 4 * c1;
+            for (int64_t i = 0; i < mt * sums; i++) {
+                int kind = sums == 1 ? HFB_SIGNED : i % 2 ? HFB_CLEAR : HFB_SET;
+                ops->build_tables(p->x + (mt0 + i / sums) * p->K, p->K, 32 * c0, b1 - b0, kind, T + i * table_stride);
+            }
+            int64_t g0 = group_of_byte(p, b0), g1 = group_of_byte(p, b1 - 1);
+            for (int64_t rg = 0; rg < nrg; rg++) {
+                int64_t row0 = n0 + rg * HFB_ROWS, nrows = n1 - row0 < HFB_ROWS ? n1 - row0 : HFB_ROWS;
+                ops->transpose(p->packed + row0 * p->KB, p->KB, nrows, c0, c1, wbuf);
+                prefetch_rows(p, row0 + HFB_ROWS, n1, c0, c1);
+                const float *sg = sbuf + rg * HFB_ROWS, *og = obuf + rg * HFB_ROWS;
+                if (p->G > 1) {
+                    sg = sbuf, og = obuf;
+                    ops->load_groups(p->scale, p->scale_dtype, p->G, row0, nrows, g0, g1, sbuf);
+                    if (p->offset) ops->load_groups(p->offset, p->offset_dtype, p->G, row0, nrows, g0, g1, obuf);
+                }
+                for (int64_t i = 0; i < mt; i++) {
+                    float *y = yacc + i * rows_pad + rg * HFB_ROWS;
+                    float *acc = gacc + i * sums * rows_pad + rg * HFB_ROWS, *clear = acc + rows_pad;
+                    const float *tables = T + i * sums * table_stride;
+                    for (int64_t b = b0; b < b1;) {
+                        int64_t g = group_of_byte(p, b), end = group_end_byte(p, g), stop = end < b1 ? end : b1;
+                        ops->lut_rows(wbuf, tables, b - b0, stop - b0, acc);
+                        if (sums == 2) ops->lut_rows(wbuf, tables + table_stride, b - b0, stop - b0, clear);
+                        if (stop == end) {
+                            const float *s = sg + (g - g0) * HFB_ROWS, *o = og + (g - g0) * HFB_ROWS;
+                            if (sums == 1) {
+                                for (int r = 0; r < HFB_ROWS; r++) y[r] += acc[r] * s[r], acc[r] = 0.0f;
+                            } else {
+                                for (int r = 0; r < HFB_ROWS; r++) {
+                                    y[r] += acc[r] * (o[r] + s[r]) + clear[r] * (o[r] - s[r]);
+                                    acc[r] = clear[r] = 0.0f;
+                                }
+                            }
+                        }
+                        b = stop;
+                    }
+                }
+            }
+        }
+        for (int64_t i = 0; i < mt; i++) {
+            float *out = p->y + (mt0 + i) * p->N;
+            for (int64_t n = n0; n < n1; n++) out[n] = yacc[i * rows_pad + n - n0] + (p->bias ? p->bias[n] : 0.0f);
+        }
+    }
+done:
+    free_floats(T);
+    free_floats(wbuf);
+    free_floats(yacc);
+    free_floats(sbuf);
+    return ok ? HFB_OK : HFB_ENOMEM;
+}
+
+static void run_part(void *ctx, int tid) {
+    const problem *p = ctx;
+    if (p->split_m) {
+        int64_t m0 = p->M * tid / p->parts, m1 = p->M * (tid + 1) / p->parts;
+        p->status[tid] = m0 < m1 ? run_block(p, m0, m1, 0, p->N) : HFB_OK;
+    } else {
+        int64_t blocks = (p->N + HFB_ROWS - 1) / HFB_ROWS;
+        int64_t n0 = blocks * tid / p->parts * HFB_ROWS, n1 = blocks * (tid + 1) / p->parts * HFB_ROWS;
+        if (n1 > p->N) n1 = p->N;
+        p->status[tid] = n0 < n1 ? run_block(p, 0, p->M, n0, n1) : HFB_OK;
+    }
+}
+
+static const hfb_isa_ops *isa_ops(int isa) {
+#if HFB_X86
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (isa == HFB_ISA_AVX2 && avx2) return &hfb_avx2_ops;
+    if (isa == HFB_ISA_AVX512 && avx2 && __builtin_cpu_supports("avx512f")) return &hfb_avx512_ops;
+#endif
+    return isa == HFB_ISA_PORTABLE ? &hfb_portable_ops : NULL;
+}
+
+/* The checks and fields the two entry points share. */
+static int setup(problem *p, int64_t N, int64_t K, const uint8_t *packed, const void *scale, int scale_dtype,
+                 const void *offset, int offset_dtype, int64_t group_size, int isa) {
+    if (N < 0 || K < 1 || group_size < 1 || scale_dtype < 0 || scale_dtype > HFB_BF16 || offset_dtype < 0 ||
+        offset_dtype > HFB_BF16)
+        return HFB_EINVAL;
+    memset(p, 0, sizeof(*p));
+    p->G = (K + group_size - 1) / group_size;
+    /* Several groups must start on byte boundaries. */
+    if (p->G > 1 && group_size % 8) return HFB_EINVAL;
+    p->ops = isa_ops(isa);
+    if (!p->ops) return HFB_EISA;
+    p->N = N, p->K = K, p->KB = (K + 7) / 8, p->KD = (K + 31) / 32, p->gs = group_size;
+    p->packed = packed, p->scale = scale, p->scale_dtype = scale_dtype;
+    p->offset = offset, p->offset_dtype = offset_dtype;
+    return HFB_OK;
+}
+
+/* Runs run(p, tid) for p->parts task ids and returns the first error any of them reported. */
+static int run_parallel(problem *p, hfb_task run) {
+    int status_one = HFB_OK;
+    p->status = p->parts > 1 ? malloc(sizeof(int) * (size_t)p->parts) : &status_one;
+    if (!p->status) return HFB_ENOMEM;
+    hfb_parallel(run, p, p->parts);
+    int result = HFB_OK;
+    for (int i = 0; i < p->parts; i++)
+        if (p->status[i] != HFB_OK) result = p->status[i];
+    if (p->parts > 1) free(p->status);
+    return result;
+}
+
+static int thread_count(int nthreads, double work, int64_t units) {
+    int64_t parts = nthreads < 1 ? 1 : nthreads;
+    if (parts > work / MIN_WORK_PER_THREAD) parts = (int64_t)(work / MIN_WORK_PER_THREAD);
+    if (parts > units) parts = units;
+    return parts < 1 ? 1 : (int)parts;
+}
+
+HFB_API int hfb_abi_version(void) { return HFB_ABI_VERSION; }
+
+HFB_API int hfb_isa_supported(int isa) { return isa_ops(isa) != NULL; }
+
+/* x: float32 [M, K] contiguous; packed: uint8 [N, ceil(K / 8)]; scale (and offset, or NULL): [N, G] of
+ * HFB_F32 / HFB_F16 / HFB_BF16 with G = ceil(K / group_size); bias: float32 [N] or NULL; y: float32 [M, N].
+ * Returns HFB_OK or an error code, leaving y undefined on error. */
+HFB_API int hfb_binary_linear(const float *x, int64_t M, int64_t K, const uint8_t *packed, int64_t N,
+                              const void *scale, int scale_dtype, const void *offset, int offset_dtype,
+                              int64_t group_size, const float *bias, float *y, int isa, int nthreads) {
+    problem p;
+    int status = setup(&p, N, K, packed, scale, scale_dtype, offset, offset_dtype, group_size, isa);
+    if (status != HFB_OK || M < 0) return status != HFB_OK ? status : HFB_EINVAL;
+    if (M == 0 || N == 0) return HFB_OK;
+    p.x = x, p.M = M, p.bias = bias, p.y = y;
+    int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
+    double work = (double)M * (double)N * (double)K;
+    int wanted = thread_count(nthreads, work, INT64_MAX);
+    /* Split the output rows, unless there are fewer blocks of them than threads and more activation rows. */
+    p.split_m = blocks < wanted && M > blocks;
+    p.parts = thread_count(wanted, work, p.split_m ? M : blocks);
+    return run_parallel(&p, run_part);
+}
+
+static void run_dequant(void *ctx, int tid) {
+    const problem *p = ctx;
+    int64_t n0 = p->n0 + (p->n1 - p->n0) * tid / p->parts, n1 = p->n0 + (p->n1 - p->n0) * (tid + 1) / p->parts;
+    for (int64_t n = n0; n < n1; n++) {
+        for (int64_t g = 0; g < p->G; g++) {
+            int64_t k0 = g * p->gs, k1 = p->G == 1 || (g + 1) * p->gs > p->K ? p->K : (g + 1) * p->gs;
+            float s = hfb_to_f32(p->scale, p->scale_dtype, n * p->G + g);
+            float o = p->offset ? hfb_to_f32(p->offset, p->offset_dtype, n * p->G + g) : 0.0f;
+            p->ops->dequant(p->packed + n * p->KB, k0, k1, s, o, p->y + (n - p->n0) * p->K);
+        }
+    }
+    p->status[tid] = HFB_OK;
+}
+
+/* out: float32 [n1 - n0, K], the dense rows [n0, n1) of the weight (arguments as for hfb_binary_linear). */
+HFB_API int hfb_dequantize(const uint8_t *packed, int64_t N, int64_t K, const void *scale, int scale_dtype,
+                           const void *offset, int offset_dtype, int64_t group_size, int64_t n0, int64_t n1,
+                           float *out, int isa, int nthreads) {
+    problem p;
+    int status = setup(&p, N, K, packed, scale, scale_dtype, offset, offset_dtype, group_size, isa);
+    if (status != HFB_OK || n0 < 0 || n1 > N || n0 > n1) return status != HFB_OK ? status : HFB_EINVAL;
+    p.n0 = n0, p.n1 = n1, p.y = out;
+    p.parts = thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
+    return run_parallel(&p, run_dequant);
+}

@@ -1,0 +1,66 @@
+/* Portable C path: 16-entry tables over 4 inputs (one per nibble), looked up byte by byte for 32 rows. */
+#include "hfb.h"
+
+static void build_tables(const float *x, int64_t K, int64_t k0, int64_t nbytes, int kind, float *T) {
+    for (int64_t j = 0; j < 2 * nbytes; j++) {
+        float v[4];
+        for (int i = 0; i < 4; i++) {
+            int64_t k = k0 + 4 * j + i;
+            v[i] = k < K ? x[k] : 0.0f;
+        }
+        for (int e = 0; e < 16; e++) {
+            float s = hfb_coefficient(kind, e & 1) * v[0];
+            for (int i = 1; i < 4; i++) s += hfb_coefficient(kind, e >> i & 1) * v[i];
+            T[16 * j + e] = s;
+        }
+    }
+}
+
+static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
+    /* Rows innermost: 32 independent sums keep the core busy where one row's chain of additions would not. */
+    for (int64_t b = b0; b < b1; b++) {
+        const uint32_t *w = wbuf + (b >> 2) * HFB_ROWS;
+        const float *t = T + b * HFB_TABLE_PER_BYTE;
+        int shift = 8 * (int)(b & 3);
+        for (int r = 0; r < HFB_ROWS; r++) {
+            uint32_t byte = (w[r] >> shift) & 0xffu;
+            acc[r] += t[byte & 15] + t[16 + (byte >> 4)];
+        }
+    }
+}
+
+void hfb_transpose_part(const uint8_t *rows, int64_t KB, int64_t nrows, int64_t r0, int64_t r1, int64_t c0,
+                        int64_t ca, int64_t cb, uint32_t *wbuf) {
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t c = ca; c < cb; c++) {
+            uint32_t w = 0;
+            /* Byte by byte so that the dword is little-endian on any host and stops at the row's end. */
+            for (int64_t i = 0; r < nrows && i < 4 && 4 * c + i < KB; i++)
+                w |= (uint32_t)rows[r * KB + 4 * c + i] << (8 * i);
+            wbuf[(c - c0) * HFB_ROWS + r] = w;
+        }
+    }
+}
+
+static void transpose(const uint8_t *rows, int64_t KB, int64_t nrows, int64_t c0, int64_t c1, uint32_t *wbuf) {
+    hfb_transpose_part(rows, KB, nrows, 0, HFB_ROWS, c0, c0, c1, wbuf);
+}
+
+static void dequant(const uint8_t *row, int64_t k0, int64_t k1, float s, float o, float *out) {
+    float value[2] = {o - s, o + s};
+    int64_t k = k0;
+    for (; k + 8 <= k1; k += 8) {
+        unsigned byte = row[k >> 3];
+        for (int j = 0; j < 8; j++) out[k + j] = value[(byte >> j) & 1];
+    }
+    for (; k < k1; k++) out[k] = value[(row[k >> 3] >> (k & 7)) & 1];
+}
+
+static void load_groups(const void *src, int dtype, int64_t G, int64_t row0, int64_t nrows, int64_t g0, int64_t g1,
+                        float *dst) {
+    for (int64_t g = g0; g <= g1; g++)
+        for (int64_t r = 0; r < HFB_ROWS; r++)
+            dst[(g - g0) * HFB_ROWS + r] = r < nrows ? hfb_to_f32(src, dtype, (row0 + r) * G + g) : 0.0f;
+}
+
+const hfb_isa_ops hfb_portable_ops = {build_tables, lut_rows, transpose, dequant, load_groups};

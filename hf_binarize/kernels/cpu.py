@@ -1,0 +1,222 @@
+"""The native CPU implementation of ``torch.ops.hf_binarize.binary_linear``.
+
+The kernels are C (``csrc/``, built by ``pip install``), loaded here with ctypes from ``libhfb_cpu.so`` next to
+this file. Where the library is missing, fails to load or is of another ABI version, a warning is logged once and
+the op runs the plain-torch reference of :mod:`hf_binarize.ops`. So does ``HF_BINARIZE_BACKEND=torch``.
+
+The library has one code path per instruction set, chosen at run time: ``"avx512"`` (AVX-512F), ``"avx2"``
+(AVX2 + FMA) and ``"portable"`` (plain C). The best one the CPU supports runs unless :func:`set_isa` or the
+``HF_BINARIZE_CPU_ISA`` environment variable names another. It uses ``torch.get_num_threads()`` threads.
+
+Below :data:`GEMM_MIN_ROWS` activation rows the library's lookup-table kernel runs (csrc/hfb.h explains it):
+each run of 2 or 4 inputs gets a table of its signed sums, and the packed bits index it, 8 or 16 output rows per
+instruction. From that many rows on, the library dequantizes tiles of the weight to float32 and torch's GEMM
+multiplies them. Small products stay on one thread (the library decides, from M * N * K).
+
+Inputs are float32, bfloat16 or float16; the kernel computes in float32 and returns the input's dtype, so bfloat16
+and float16 inputs come out more accurate than from the reference, which rounds the weight to the input's dtype.
+Scales and offsets may be float32, float16 or bfloat16. ``group_size`` must be a multiple of 8 unless there is a
+single group per row; other cases (and empty inputs) run the reference.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from ..ops import _binary_rows, _check_binary, _tiled_linear
+from ..packing import num_groups
+from . import get_backend
+
+logger = logging.getLogger(__name__)
+
+# Index = the instruction set's number in csrc/hfb.h.
+ISAS = ("portable", "avx2", "avx512")
+_ABI_VERSION = 1
+_DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+_ERRORS = {1: "invalid arguments", 2: "instruction set not supported by this CPU", 3: "out of memory"}
+_LIBRARY_FILE = "libhfb_cpu" + (".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so")
+
+# From this many activation rows on, dequantizing tiles of the weight for torch's GEMM beats the lookup kernel.
+# With SIMD lookups it takes many rows: at 256 rows the lookups were still 1.0-1.5x faster than the GEMM on an
+# AVX2 Zen 3 (`python -m hf_binarize.bench kernels`), and the two were level at 1024. The scalar lookups of the
+# portable path lose to the GEMM (and to dense float32) from about 8 rows.
+GEMM_MIN_ROWS = {"portable": 8, "avx2": 512, "avx512": 512}
+# Weights dequantized at once on the GEMM path: 4 MiB of float32, as in the reference implementation, but at
+# least 256 rows: narrower tiles made torch's GEMM 1.5x slower (640 x 8193 at M = 256).
+_GEMM_TILE_ELEMENTS = 1 << 20
+_GEMM_TILE_MIN_ROWS = 256
+
+_isa = os.environ.get("HF_BINARIZE_CPU_ISA", "auto")
+_isa_code: int | None = None  # _isa resolved, cached: resolving it takes several library calls
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    path = Path(__file__).with_name(_LIBRARY_FILE)
+    try:
+        lib = ctypes.CDLL(str(path))
+        version = lib.hfb_abi_version()
+        if version != _ABI_VERSION:
+            raise OSError(f"{path} has ABI version {version}, this package needs {_ABI_VERSION}; reinstall it")
+    except (OSError, AttributeError) as error:
+        logger.warning(
+            "hf_binarize: native CPU kernels unavailable (%s); binary_linear runs the plain-torch implementation. "
+            "Reinstall hf-binarize with a C compiler present to build them.",
+            error,
+        )
+        return None
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    lib.hfb_isa_supported.argtypes = [i32]
+    lib.hfb_binary_linear.argtypes = [ptr, i64, i64, ptr, i64, ptr, i32, ptr, i32, i64, ptr, ptr, i32, i32]
+    lib.hfb_dequantize.argtypes = [ptr, i64, i64, ptr, i32, ptr, i32, i64, i64, i64, ptr, i32, i32]
+    return lib
+
+
+def native_available() -> bool:
+    """Whether the native library loaded."""
+    return _library() is not None
+
+
+def available_isas() -> tuple[str, ...]:
+    """The instruction sets this CPU runs, fastest last; empty without the library."""
+    lib = _library()
+    return tuple(name for code, name in enumerate(ISAS) if lib is not None and lib.hfb_isa_supported(code))
+
+
+def set_isa(name: str) -> None:
+    """Force an instruction set (one of :data:`ISAS`), or ``"auto"`` for the best one available."""
+    global _isa, _isa_code
+    if name != "auto" and name not in ISAS:
+        raise ValueError(f"CPU instruction set must be 'auto' or one of {list(ISAS)}, got {name!r}")
+    _isa, _isa_code = name, None
+
+
+def get_isa() -> str | None:
+    """The instruction set the kernel runs, or ``None`` without the library."""
+    isas = available_isas()
+    if not isas:
+        return None
+    if _isa == "auto":
+        return isas[-1]
+    if _isa not in isas:
+        raise RuntimeError(f"HF_BINARIZE_CPU_ISA={_isa!r} but this CPU supports only {list(isas)}")
+    return _isa
+
+
+def supports(in_features: int, group_size: int) -> bool:
+    """Whether the native kernel takes a weight of this shape (else the reference runs)."""
+    return in_features > 0 and group_size > 0 and (num_groups(in_features, group_size) == 1 or group_size % 8 == 0)
+
+
+def _as_scale(tensor: torch.Tensor | None) -> tuple[torch.Tensor | None, int]:
+    if tensor is None:
+        return None, 0
+    if tensor.dtype not in _DTYPE_CODES:
+        tensor = tensor.to(torch.float32)
+    if not tensor.is_contiguous():
+        tensor = tensor.contiguous()
+    return tensor, _DTYPE_CODES[tensor.dtype]
+
+
+def native_binary_linear(
+    x: torch.Tensor,
+    packed: torch.Tensor,
+    scale: torch.Tensor,
+    offset: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    in_features: int,
+    group_size: int,
+    *,
+    isa: str | None = None,
+    num_threads: int | None = None,
+) -> torch.Tensor:
+    """``binary_linear`` on the native kernel, with an instruction set and thread count of choice (default: the
+    current ones). Arguments are those of the op, already checked; needs :func:`native_available` and
+    :func:`supports`."""
+    global _isa_code
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
+    if isa is not None:
+        code = ISAS.index(isa)
+    else:
+        if _isa_code is None:
+            _isa_code = ISAS.index(get_isa())
+        code = _isa_code
+    threads = torch.get_num_threads() if num_threads is None else num_threads
+    out_features = packed.shape[0]
+    # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
+    x2d = x.reshape(-1, in_features)
+    if x2d.dtype != torch.float32 or not x2d.is_contiguous():
+        x2d = x2d.to(torch.float32).contiguous()
+    if not packed.is_contiguous():
+        packed = packed.contiguous()
+    scale, scale_code = _as_scale(scale)
+    offset, offset_code = _as_scale(offset)
+    if bias is not None and (bias.dtype != torch.float32 or not bias.is_contiguous()):
+        bias = bias.to(torch.float32).contiguous()
+    offset_ptr = None if offset is None else offset.data_ptr()
+    y = torch.empty(x2d.shape[0], out_features)
+    if x2d.shape[0] < GEMM_MIN_ROWS[ISAS[code]]:
+        status = lib.hfb_binary_linear(
+            x2d.data_ptr(), x2d.shape[0], in_features, packed.data_ptr(), out_features, scale.data_ptr(),
+            scale_code, offset_ptr, offset_code, group_size, None if bias is None else bias.data_ptr(),
+            y.data_ptr(), code, threads,
+        )  # fmt: skip
+        _check(status)
+    else:
+        step = max(_GEMM_TILE_MIN_ROWS, _GEMM_TILE_ELEMENTS // in_features)
+        tile = torch.empty(min(step, out_features), in_features)
+        for start in range(0, out_features, step):
+            stop = min(start + step, out_features)
+            _check(lib.hfb_dequantize(
+                packed.data_ptr(), out_features, in_features, scale.data_ptr(), scale_code, offset_ptr, offset_code,
+                group_size, start, stop, tile.data_ptr(), code, threads,
+            ))  # fmt: skip
+            if bias is None:
+                torch.mm(x2d, tile[: stop - start].T, out=y[:, start:stop])
+            else:
+                torch.addmm(bias[start:stop], x2d, tile[: stop - start].T, out=y[:, start:stop])
+    if x.dtype != torch.float32:
+        y = y.to(x.dtype)
+    return y.view(*x.shape[:-1], out_features) if x.dim() != 2 else y
+
+
+def _check(status: int) -> None:
+    if status:
+        raise RuntimeError(f"hf_binarize native kernel failed: {_ERRORS.get(status, status)}")
+
+
+def _cpu_binary_linear(x, packed, scale, offset, bias, in_features, group_size):
+    _check_binary(x, packed, scale, offset, bias, in_features, group_size)
+    if (
+        get_backend() == "torch"
+        or x.numel() == 0
+        or packed.shape[0] == 0
+        or not supports(in_features, group_size)
+        or not native_available()
+    ):
+        rows = _binary_rows(packed, scale, offset, in_features, group_size, x.dtype)
+        return _tiled_linear(x, packed.shape[0], rows, bias)
+    return native_binary_linear(x, packed, scale, offset, bias, in_features, group_size)
+
+
+_registry = torch.library.Library("hf_binarize", "IMPL")
+
+
+@functools.cache
+def register() -> None:
+    """Make the native kernel the CPU implementation of ``binary_linear`` (idempotent; loads no library).
+
+    Registered straight on the dispatcher's CPU key rather than with ``binary_linear.register_kernel("cpu")``: the
+    latter wraps the kernel in an output-aliasing check that cost 12 us a call on the test machine, as much as
+    the whole kernel for a 1024 x 1024 layer.
+    """
+    _registry.impl("binary_linear", _cpu_binary_linear, "CPU")

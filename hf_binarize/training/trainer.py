@@ -1,0 +1,219 @@
+"""``TransducerTrainer``: transformers' Trainer for ``ParakeetForRNNT`` with an auxiliary CTC loss, optional
+distillation from a teacher, length-grouped batches that resume in order, and WER at every evaluation.
+
+Loss per batch: ``rnnt + ctc_weight * ctc + distill_weight * kl``, each in nats per label (or per lattice node for
+the KL). The parts are logged as ``rnnt_loss``, ``ctc_loss`` and ``kl_loss``, averaged since the previous log line
+(on the main process, over its own batches).
+
+Checkpoints are the Trainer's: the model as a plain ``ParakeetForRNNT`` (latent float weights and
+``quantization_config.mode="qat"`` during QAT), the processor, the auxiliary CTC head in its own file
+(:mod:`hf_binarize.training.aux_ctc`), optimizer, scheduler, RNG states and trainer state. Batches come from
+:class:`hf_binarize.data.dataset.LengthGroupedBatchSampler`, whose order is a function of the seed and the epoch
+only: ``train(resume_from_checkpoint=...)`` skips the batches already seen and continues with the same ones an
+uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+from transformers import Trainer
+
+from ..data.dataset import LengthGroupedBatchSampler, SpeechCollator
+from ..losses import register as register_losses
+from .aux_ctc import (
+    HEAD_FILE,
+    HEAD_NAME,
+    attach_aux_ctc_head,
+    aux_ctc_loss,
+    load_aux_ctc_head,
+    save_aux_ctc_head,
+)
+from .distillation import lattice_kl_loss
+from .evaluation import Transcripts, transcribe
+
+logger = logging.getLogger(__name__)
+
+
+class _VariableBatches(Sampler[list[int]]):
+    """A batch sampler that tells accelerate its batches vary in size (``batch_size = None``).
+
+    Under DDP, accelerate's ``BatchSamplerShard`` deals whole batches to the processes in turn; told a fixed batch
+    size, it would silently skip every batch smaller than that, which length grouping makes (one per pool).
+    """
+
+    batch_size = None
+
+    def __init__(self, sampler: LengthGroupedBatchSampler) -> None:
+        self.sampler = sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class TransducerTrainer(Trainer):
+    """Trains a ``ParakeetForRNNT`` (float, or QAT from :class:`hf_binarize.BinaryQuantizationConfig` with
+    ``mode="qat"``) on ``datasets.Dataset`` splits prepared by :class:`hf_binarize.data.dataset.SpeechPreparer`.
+
+    Args:
+        model: the transducer. With ``ctc_weight > 0`` it gets an ``aux_ctc_head`` (see
+            :mod:`hf_binarize.training.aux_ctc`), unless it already has one.
+        args: ``TrainingArguments``. ``remove_unused_columns`` is forced off (the collator picks its columns; the
+            transcripts are needed for WER), ``prediction_loss_only`` on (the lattice logits are too large to
+            gather) and ``ddp_find_unused_parameters`` off (see :mod:`hf_binarize.training.aux_ctc`).
+        processor: the ``ParakeetProcessor``, saved into every checkpoint; its tokenizer decodes hypotheses.
+        ctc_weight: weight of the auxiliary CTC loss; 0 disables it.
+        teacher: a float transducer with the same vocabulary, for ``distill_weight > 0``; kept in eval mode and out
+            of the optimizer and the checkpoints.
+        distill_weight: weight of the lattice KL to the teacher (:func:`lattice_kl_loss`); 0 disables it.
+        distill_temperature: its temperature.
+        kwargs: the remaining ``Trainer`` arguments (``train_dataset``, ``eval_dataset``, ``callbacks``...).
+    """
+
+    def __init__(self, model: nn.Module, args: Any, *, processor: Any, ctc_weight: float = 0.3,
+                 teacher: nn.Module | None = None, distill_weight: float = 0.0, distill_temperature: float = 1.0,
+                 **kwargs: Any) -> None:
+        if ctc_weight < 0 or distill_weight < 0:
+            raise ValueError("ctc_weight and distill_weight must be non-negative")
+        if distill_weight > 0 and teacher is None:
+            raise ValueError("distill_weight > 0 needs a teacher model")
+        # torchaudio, which transformers' RNN-T loss calls, is not installable beside every torch build.
+        register_losses()
+        if ctc_weight > 0:
+            attach_aux_ctc_head(model)
+        args.remove_unused_columns = False
+        args.prediction_loss_only = True
+        # Every parameter gets a gradient, but the auxiliary head is applied outside the forward DDP wraps, which
+        # the search for unused parameters would report as unused (see aux_ctc).
+        args.ddp_find_unused_parameters = False
+        kwargs.setdefault("data_collator", SpeechCollator.for_model(model))
+        super().__init__(model=model, args=args, processing_class=processor, **kwargs)
+        # compute_loss returns a per-batch mean: the Trainer must divide it by the accumulation steps.
+        self.loss_is_scaled_for_ga = False
+        self.ctc_weight = ctc_weight
+        self.distill_weight = distill_weight
+        self.distill_temperature = distill_temperature
+        self.teacher = None
+        if teacher is not None and distill_weight > 0:
+            self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
+        self.last_transcripts: Transcripts | None = None
+        self._train_batches: _VariableBatches | None = None
+        self._loss_parts: dict[str, list[torch.Tensor]] = defaultdict(list)
+
+    # ------------------------------------------------------------------------------------------------ loss
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        labels = inputs["labels"]
+        features, attention_mask = inputs["input_features"], inputs["attention_mask"]
+        # num_items_in_batch is not passed on: Parakeet's forward hands extra kwargs to its encoder layers.
+        outputs = model(input_features=features, attention_mask=attention_mask,
+                        decoder_input_ids=inputs["decoder_input_ids"], labels=labels)
+        loss = outputs.loss
+        parts = {"rnnt_loss": loss.detach()}
+        unwrapped = self.accelerator.unwrap_model(model)
+        blank = unwrapped.config.blank_token_id
+        encoder_lengths = unwrapped._get_subsampling_output_length(attention_mask.sum(-1))
+        if self.ctc_weight > 0:
+            ctc_logits = getattr(unwrapped, HEAD_NAME)(outputs.last_hidden_state)
+            ctc = aux_ctc_loss(ctc_logits, encoder_lengths, labels, blank)
+            loss = loss + self.ctc_weight * ctc
+            parts["ctc_loss"] = ctc.detach()
+        if self.teacher is not None:
+            with torch.no_grad():
+                teacher_logits = self.teacher(input_features=features, attention_mask=attention_mask,
+                                              decoder_input_ids=inputs["decoder_input_ids"]).logits
+            kl = lattice_kl_loss(outputs.logits, teacher_logits, encoder_lengths, (labels != blank).sum(-1),
+                                 self.distill_temperature)
+            loss = loss + self.distill_weight * kl
+            parts["kl_loss"] = kl.detach()
+        if model.training:
+            for name, value in parts.items():
+                self._loss_parts[name].append(value)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._loss_parts:
+            logs.update({name: round(torch.stack(values).mean().item(), 4) for name, values in self._loss_parts.items()})
+            self._loss_parts.clear()
+        super().log(logs, start_time)
+
+    # ------------------------------------------------------------------------------------------------ data
+
+    def get_train_dataloader(self) -> DataLoader:
+        """Length-grouped batches of ``per_device_train_batch_size`` utterances, shuffled by ``data_seed`` (or
+        ``seed``) and the epoch only, so that a resumed run draws the batches an uninterrupted one would."""
+        dataset = self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        sampler = LengthGroupedBatchSampler(dataset["length"], batch_size=self.args.per_device_train_batch_size,
+                                            seed=seed, drop_last=self.args.dataloader_drop_last)
+        self._train_batches = _VariableBatches(sampler)
+        loader = DataLoader(dataset, batch_sampler=self._train_batches, collate_fn=self.data_collator,
+                            num_workers=self.args.dataloader_num_workers,
+                            pin_memory=self.args.dataloader_pin_memory)
+        return self.accelerator.prepare(loader)
+
+    def _run_epoch(self, *args: Any, **kwargs: Any) -> None:
+        # The Trainer forwards set_epoch to the batch sampler only through some of accelerate's wrappers (not a
+        # resumed, skipping loader under DDP); setting it here, before the epoch's iterator exists, always works.
+        if self._train_batches is not None:
+            self._train_batches.set_epoch(kwargs["epoch"])
+        return super()._run_epoch(*args, **kwargs)
+
+    # ------------------------------------------------------------------------------------------ evaluation
+
+    def evaluation_loop(self, dataloader: DataLoader, description: str, prediction_loss_only: bool | None = None,
+                        ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval") -> Any:
+        """The Trainer's loss evaluation, plus ``{prefix}_wer`` and ``{prefix}_cer`` of greedy decoding.
+
+        Under DDP every process decodes its share of the utterances and the transcripts are gathered, so all
+        processes report the same WER.
+        """
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
+                                         metric_key_prefix)
+        dataset = dataloader.dataset
+        if self.args.world_size > 1:
+            dataset = dataset.shard(num_shards=self.args.world_size, index=self.args.process_index, contiguous=True)
+        local = transcribe(self.model, self.processing_class.tokenizer, dataset,
+                           batch_size=self.args.per_device_eval_batch_size)
+        if self.args.world_size > 1:
+            pairs = gather_object(list(zip(local.references, local.hypotheses, strict=True)))
+            local = Transcripts([reference for reference, _ in pairs], [hypothesis for _, hypothesis in pairs])
+        self.last_transcripts = local
+        output.metrics[f"{metric_key_prefix}_wer"] = round(local.wer.rate, 4)
+        output.metrics[f"{metric_key_prefix}_cer"] = round(local.cer.rate, 4)
+        if self.is_world_process_zero():
+            logger.info("step %d, %s: %s\n%s", self.state.global_step, metric_key_prefix, local.summary(),
+                        local.samples(3))
+        return output
+
+    # --------------------------------------------------------------------------------------------- saving
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # The head's keys are in the model's _keys_to_ignore_on_save; a state_dict given by the caller (FSDP,
+        # DeepSpeed) bypasses that, hence the filter.
+        if state_dict is not None:
+            state_dict = {key: value for key, value in state_dict.items() if not key.startswith(f"{HEAD_NAME}.")}
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            save_aux_ctc_head(self.model, output_dir if output_dir is not None else self.args.output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        target = self.model if model is None else self.accelerator.unwrap_model(model)
+        if hasattr(target, HEAD_NAME) and not load_aux_ctc_head(target, resume_from_checkpoint):
+            logger.warning("%s has no %s: the auxiliary CTC head restarts from its initialisation",
+                           resume_from_checkpoint, HEAD_FILE)

@@ -1,0 +1,138 @@
+"""Quantization-aware training of a float ParakeetForRNNT into a packed 1-bit checkpoint.
+
+    python recipes/qat.py --model runs/float --data corpus --output-dir runs/qat
+    python recipes/qat.py --model runs/float --data corpus --output-dir runs/qat --int8 joint decoder.embedding \\
+        --learnable-scales --warmup-steps 200 --distill-weight 1.0
+    python recipes/qat.py --model runs/float --data corpus --output-dir runs/qat --resume
+
+The float checkpoint is loaded with BinaryQuantizationConfig(mode="qat"): every Linear, 1x1 Conv1d and LSTM keeps
+latent float weights that each forward binarizes (straight-through gradients). Training uses the RNN-T loss, plus
+optionally the auxiliary CTC loss of train_float.py (started from the float run's head when it saved one) and the
+KL to the float model's joint logits on the RNN-T lattice (--distill-weight). --warmup-steps blends float and
+binarized weights from 0 to fully binarized. Checkpoints hold the latent floats (quantization mode "qat") and resume
+exactly; --resume takes the quantization settings from the checkpoint. At the end the model is frozen and
+OUTPUT_DIR holds the PACKED checkpoint and the processor; its size report and its WER (reloaded from disk, beside
+the float model's on the same utterances) are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from transformers import AutoModelForRNNT, AutoProcessor, set_seed
+
+import hf_binarize
+from hf_binarize import BinaryQuantizationConfig, freeze
+from hf_binarize.training import (
+    BinarizationWarmupCallback,
+    DecodeTrainingSamplesCallback,
+    TransducerTrainer,
+    detach_aux_ctc_head,
+    load_aux_ctc_head,
+    prepare_split,
+    transcribe,
+)
+from hf_binarize.training.cli import (
+    add_data_arguments,
+    add_schedule_arguments,
+    describe_metrics,
+    final_metrics,
+    resume_checkpoint,
+    setup_logging,
+    training_arguments,
+)
+
+logger = logging.getLogger("hf_binarize.recipes.qat")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="float ParakeetForRNNT folder (model and processor)")
+    add_data_arguments(parser)
+    add_schedule_arguments(parser, output_dir="runs/qat", max_steps=1000, lr=3e-4, lr_warmup_steps=50,
+                           eval_steps=250)
+    quant = parser.add_argument_group("binarization", "ignored by --resume, which keeps the checkpoint's settings")
+    quant.add_argument("--learnable-scales", action="store_true",
+                       help="train the scales as parameters (start: mean |W|) instead of recomputing them")
+    quant.add_argument("--centred", action="store_true", help="binarize W - mean, keeping the mean as an offset")
+    quant.add_argument("--group-size", type=int,
+                       help="inputs per scale, a multiple of 8 (default: one scale per output channel)")
+    quant.add_argument("--scale-dtype", default="float16", choices=["float16", "bfloat16", "float32"],
+                       help="dtype of the stored scales and offsets (default %(default)s; centred offsets near zero "
+                            "need bfloat16 or float32)")
+    quant.add_argument("--int8", nargs="*", default=[], metavar="PATTERN",
+                       help="modules kept at int8 instead of 1 bit, e.g. joint decoder.embedding")
+    quant.add_argument("--float", nargs="*", default=[], metavar="PATTERN", dest="keep_float",
+                       help="modules kept in float, e.g. encoder.subsampling")
+    schedule = parser.add_argument_group("quantization-aware training")
+    schedule.add_argument("--warmup-steps", type=int, default=0,
+                          help="ramp the float/binary mix from 0 to 1 over N steps (default 0: binary at once)")
+    schedule.add_argument("--distill-weight", type=float, default=0.0,
+                          help="weight of the KL to the float model's lattice logits (default 0: off)")
+    schedule.add_argument("--distill-temperature", type=float, default=2.0,
+                          help="temperature of that KL (default %(default)s)")
+    parser.set_defaults(ctc_weight=0.0)
+    return parser.parse_args(argv)
+
+
+def quantization_config(args: argparse.Namespace) -> BinaryQuantizationConfig:
+    return BinaryQuantizationConfig(
+        mode="qat", learnable_scales=args.learnable_scales, centred=args.centred, group_size=args.group_size,
+        scale_dtype=args.scale_dtype,
+        module_overrides={pattern: "int8" for pattern in args.int8},
+        modules_to_not_convert=args.keep_float or None)
+
+
+def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
+    args = parse_args(argv)
+    setup_logging()
+    # Seeds the auxiliary CTC head when the float run left none; the Trainer seeds again before training.
+    set_seed(args.seed)
+    checkpoint = resume_checkpoint(args)
+    columns = dict(text_column=args.text_column, audio_column=args.audio_column)
+
+    processor = AutoProcessor.from_pretrained(args.model)
+    if checkpoint is None:
+        model = AutoModelForRNNT.from_pretrained(args.model, quantization_config=quantization_config(args))
+        if args.ctc_weight > 0 and not load_aux_ctc_head(model, args.model):
+            logger.warning("%s has no auxiliary CTC head: it starts from random weights", args.model)
+    else:
+        # A QAT checkpoint loads as QAT modules with its own quantization settings.
+        model = AutoModelForRNNT.from_pretrained(checkpoint)
+    teacher = AutoModelForRNNT.from_pretrained(args.model) if args.distill_weight > 0 else None
+
+    train = prepare_split(args.data, args.train_split, processor, limit=args.train_limit, **columns)
+    evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
+                  if args.eval_split else None)
+
+    callbacks = [BinarizationWarmupCallback(args.warmup_steps)]
+    if args.sample_steps:
+        samples = train.select(range(min(args.num_samples, len(train))))
+        callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
+    trainer = TransducerTrainer(model, training_arguments(args, evaluate=evaluation is not None),
+                                processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
+                                distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
+                                train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    metrics = final_metrics(trainer) if evaluation is not None else None
+
+    detach_aux_ctc_head(model)
+    freeze(model)
+    trainer.save_model(args.output_dir)
+    if not trainer.is_world_process_zero():
+        return trainer
+    print(hf_binarize.size_report(model, args.output_dir))
+    if evaluation is not None:
+        packed = AutoModelForRNNT.from_pretrained(args.output_dir)
+        floating = teacher or AutoModelForRNNT.from_pretrained(args.model)
+        batch_size = args.batch_size
+        print(f"QAT model at step {trainer.state.global_step}: {describe_metrics(metrics)}")
+        print(f"float  {args.model}: {transcribe(floating, processor.tokenizer, evaluation, batch_size).summary()}")
+        print(f"packed {args.output_dir}: {transcribe(packed, processor.tokenizer, evaluation, batch_size).summary()}")
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Train a small float ParakeetForRNNT from scratch on a local speech dataset.
+
+    python -m hf_binarize.data.synthetic --out corpus --hours 2      # an espeak-ng corpus (needs espeak-ng)
+    python recipes/train_float.py --data corpus --output-dir runs/float
+    python recipes/train_float.py --data corpus --output-dir runs/float --resume     # after an interruption
+    torchrun --nproc-per-node 2 recipes/train_float.py --data corpus                 # DDP (gloo on CPU)
+
+Characters as labels, 4x subsampling so that labels stay below encoder frames, and an auxiliary CTC loss on the
+encoder (--ctc-weight, default 0.3) so that the transducer learns to use its audio. Every --eval-steps the
+validation loss and greedy WER are logged, every --sample-steps a few training utterances are decoded (a model
+that ignores its audio shows there first). OUTPUT_DIR ends up holding a plain ParakeetForRNNT checkpoint and its
+processor, for AutoModelForRNNT / AutoProcessor.from_pretrained and for recipes/qat.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from transformers import AutoModelForRNNT, AutoProcessor
+
+from hf_binarize.training import (
+    DecodeTrainingSamplesCallback,
+    ModelSize,
+    TransducerTrainer,
+    build_character_tokenizer,
+    build_processor,
+    build_rnnt_model,
+    labels_over_frames,
+    load_split,
+    normalised_texts,
+    prepare_split,
+)
+from hf_binarize.training.cli import (
+    add_data_arguments,
+    add_schedule_arguments,
+    describe_metrics,
+    final_metrics,
+    resume_checkpoint,
+    setup_logging,
+    training_arguments,
+)
+
+logger = logging.getLogger("hf_binarize.recipes.train_float")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_arguments(parser)
+    add_schedule_arguments(parser, output_dir="runs/float", max_steps=2000, lr=1e-3, lr_warmup_steps=200,
+                           eval_steps=250)
+    defaults = ModelSize()
+    model = parser.add_argument_group("model")
+    model.add_argument("--hidden-size", type=int, default=defaults.hidden_size, help="encoder width (%(default)s)")
+    model.add_argument("--layers", type=int, default=defaults.num_layers, help="Conformer blocks (%(default)s)")
+    model.add_argument("--heads", type=int, default=defaults.num_heads, help="attention heads (%(default)s)")
+    model.add_argument("--intermediate-size", type=int, help="feed-forward width (default 4 x --hidden-size)")
+    model.add_argument("--conv-kernel", type=int, default=defaults.conv_kernel_size,
+                       help="depthwise convolution kernel (%(default)s)")
+    model.add_argument("--subsampling-factor", type=int, default=defaults.subsampling_factor,
+                       help="time subsampling, a power of 2; 4 keeps characters below frames (%(default)s)")
+    model.add_argument("--subsampling-channels", type=int, default=defaults.subsampling_channels,
+                       help="channels of the subsampling convolutions (%(default)s)")
+    model.add_argument("--decoder-size", type=int, default=defaults.decoder_hidden_size,
+                       help="prediction and joint network width (%(default)s)")
+    model.add_argument("--decoder-layers", type=int, default=defaults.num_decoder_layers,
+                       help="LSTM layers of the prediction network (%(default)s)")
+    model.add_argument("--dropout", type=float, default=defaults.dropout, help="encoder dropout (%(default)s)")
+    model.add_argument("--mel-bins", type=int, default=80, help="log-mel features per frame (%(default)s)")
+    model.description = "ignored by --resume, which continues the checkpoint's model"
+    parser.set_defaults(ctc_weight=0.3)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
+    args = parse_args(argv)
+    setup_logging()
+    checkpoint = resume_checkpoint(args)
+    columns = dict(text_column=args.text_column, audio_column=args.audio_column)
+
+    raw_train = load_split(args.data, args.train_split, limit=args.train_limit, **columns)
+    if checkpoint is None:
+        processor = build_processor(build_character_tokenizer(normalised_texts(raw_train, args.text_column)),
+                                    num_mel_bins=args.mel_bins)
+        size = ModelSize(
+            hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
+            intermediate_size=args.intermediate_size or 4 * args.hidden_size, conv_kernel_size=args.conv_kernel,
+            subsampling_factor=args.subsampling_factor, subsampling_channels=args.subsampling_channels,
+            decoder_hidden_size=args.decoder_size, num_decoder_layers=args.decoder_layers, dropout=args.dropout)
+        model = build_rnnt_model(processor, size, seed=args.seed)
+    else:
+        # The vocabulary and shape the checkpoint was trained with, whatever the data and the flags say now.
+        processor = AutoProcessor.from_pretrained(checkpoint)
+        model = AutoModelForRNNT.from_pretrained(checkpoint)
+    logger.info("ParakeetForRNNT with %.2f M parameters, vocabulary of %d", model.num_parameters() / 1e6,
+                model.config.vocab_size)
+
+    train = prepare_split(raw_train, args.train_split, processor, **columns)
+    evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
+                  if args.eval_split else None)
+    labels_over_frames(model, train["length"], [len(labels) for labels in train["labels"]])
+
+    training_args = training_arguments(args, evaluate=evaluation is not None)
+    callbacks = []
+    if args.sample_steps:
+        samples = train.select(range(min(args.num_samples, len(train))))
+        callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
+    trainer = TransducerTrainer(model, training_args, processor=processor, ctc_weight=args.ctc_weight,
+                                train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(args.output_dir)
+    if evaluation is not None:
+        metrics = final_metrics(trainer)
+        if trainer.is_world_process_zero():
+            print(f"final model in {args.output_dir} (step {trainer.state.global_step}): {describe_metrics(metrics)}")
+    return trainer
+
+
+if __name__ == "__main__":
+    main()
