@@ -14,6 +14,15 @@ from torch.library import opcheck
 
 import hf_binarize  # noqa: F401  (registers the ops)
 import hf_binarize.ops as ops_module
+from hf_binarize import kernels
+
+
+@pytest.fixture
+def torch_backend():
+    """The tiling tests spy on the plain-torch reference, which native backends bypass."""
+    kernels.set_backend("torch")
+    yield
+    kernels.set_backend("auto")
 
 binary_linear = torch.ops.hf_binarize.binary_linear
 int8_linear = torch.ops.hf_binarize.int8_linear
@@ -376,7 +385,7 @@ def test_fake_tensor_shapes():
 
 
 @pytest.mark.parametrize("tile_elements", [1, 16, 300, 1000])
-def test_tiled_processing_matches_reference(monkeypatch, tile_elements):
+def test_tiled_processing_matches_reference(monkeypatch, tile_elements, torch_backend):
     in_features, out_features = 63, 257
     monkeypatch.setattr(ops_module, "_TILE_ELEMENTS", tile_elements)
     requested: list[int] = []
@@ -423,7 +432,7 @@ def test_tiled_processing_matches_reference(monkeypatch, tile_elements):
         assert_within(bias.grad, *ref_bias, torch.float32)
 
 
-def test_default_tile_keeps_dense_weight_partial(monkeypatch):
+def test_default_tile_keeps_dense_weight_partial(monkeypatch, torch_backend):
     # With the default tile, a weight of more than _TILE_ELEMENTS elements is never dequantized whole.
     requested: list[int] = []
     real = ops_module.dequantize
