@@ -103,6 +103,10 @@ def _no_match(field: str, pattern: str, model: nn.Module, names: list[str]) -> s
     )
 
 
+def _channels_last(module: nn.Conv1d) -> bool:
+    return getattr(module, "channels_last", type(module).__name__ in _CHANNELS_LAST_CONV1D)
+
+
 def _packed_shell(module: nn.Module, plan: ModulePlan, compute_dtype: torch.dtype | None) -> PackedModule:
     """An empty packed module shaped like ``module`` (on the current default device, meta while loading)."""
     fmt = plan.fmt
@@ -110,9 +114,10 @@ def _packed_shell(module: nn.Module, plan: ModulePlan, compute_dtype: torch.dtyp
         return PackedLinear(module.in_features, module.out_features, module.bias is not None, fmt, compute_dtype,
                             module.weight.dtype)
     if plan.kind == "conv1d":
+        # A QAT conv carries the layout and class of the float conv it replaced.
         return PackedConv1d(module.in_channels, module.out_channels, module.bias is not None, fmt, compute_dtype,
-                            module.weight.dtype, channels_last=type(module).__name__ in _CHANNELS_LAST_CONV1D,
-                            float_class=type(module))
+                            module.weight.dtype, channels_last=_channels_last(module),
+                            float_class=getattr(module, "float_class", type(module)))
     if plan.kind == "lstm":
         return PackedLSTM(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
                           module.dropout, module.bidirectional, fmt, compute_dtype, module.weight_ih_l0.dtype)
@@ -128,7 +133,7 @@ def _qat_shell(module: nn.Module, plan: ModulePlan, learnable_scales: bool) -> n
                          dtype=module.weight.dtype)
     if plan.kind == "conv1d":
         return QATConv1d(module.in_channels, module.out_channels, module.bias is not None, plan.fmt, learnable,
-                         channels_last=type(module).__name__ in _CHANNELS_LAST_CONV1D, dtype=module.weight.dtype)
+                         channels_last=_channels_last(module), float_class=type(module), dtype=module.weight.dtype)
     if plan.kind == "lstm":
         return QATLSTM(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
                        batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional,
@@ -170,20 +175,18 @@ def freeze(model: nn.Module) -> nn.Module:
     In place; also switches a transformers model's ``quantization_config.mode`` to ``"packed"`` so that
     ``save_pretrained`` writes a packed checkpoint (not the latent floats) that loads back packed.
     """
+    config = getattr(getattr(model, "config", None), "quantization_config", None)
+    is_ours = isinstance(config, BinaryQuantizationConfig)
+    compute_dtype = config.torch_compute_dtype if is_ours else None
     for name, module in list(model.named_modules()):
         if isinstance(module, QATModule):
             kind = ("conv1d" if isinstance(module, nn.Conv1d) else "lstm" if isinstance(module, nn.LSTM)
                     else "embedding" if isinstance(module, nn.Embedding) else "linear")
-            compute_dtype = None
-            config = getattr(getattr(model, "config", None), "quantization_config", None)
-            if isinstance(config, BinaryQuantizationConfig):
-                compute_dtype = config.torch_compute_dtype
             with torch.device(_device_of(module)):
                 packed = _packed_shell(module, ModulePlan(kind, module.fmt.method, module.fmt, "frozen"), compute_dtype)
             packed.fill_from(module)
             model.set_submodule(name, packed)
-    config = getattr(getattr(model, "config", None), "quantization_config", None)
-    if isinstance(config, BinaryQuantizationConfig):
+    if is_ours:
         config.mode, config.learnable_scales = "packed", False
     return model
 

@@ -174,3 +174,18 @@ def test_qat_checkpoint_resumes_with_learned_scales(tmp_path):
 def test_qat_config_errors(kwargs):
     with pytest.raises(ValueError, match=r"learnable_scales|mode"):
         BinaryQuantizationConfig(**kwargs)
+
+
+def test_frozen_ctc_head_keeps_its_channels_last_layout(tmp_path):
+    from transformers import AutoModelForCTC
+
+    from hf_binarize import PackedConv1d
+
+    build_model("ctc").save_pretrained(tmp_path)
+    model = AutoModelForCTC.from_pretrained(tmp_path, quantization_config=BinaryQuantizationConfig(mode="qat")).eval()
+    with torch.no_grad():
+        expected = model(**audio_batch()).logits
+        freeze(model)
+        assert isinstance(model.ctc_head, PackedConv1d) and model.ctc_head.channels_last
+        torch.testing.assert_close(model(**audio_batch()).logits, expected, rtol=1e-4, atol=1e-4)
+    assert type(model.ctc_head.dequantize()).__name__ == "ParakeetEncoderCTCHead"

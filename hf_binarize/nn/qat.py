@@ -82,9 +82,11 @@ class QATConv1d(QATModule, nn.Conv1d):
     """A 1x1 ``nn.Conv1d`` trained through its quantized weight; ``channels_last`` as in ``PackedConv1d``."""
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool, fmt: WeightFormat,
-                 learnable_scales: bool = False, channels_last: bool = False, **factory):
+                 learnable_scales: bool = False, channels_last: bool = False,
+                 float_class: type[nn.Conv1d] = nn.Conv1d, **factory):
         nn.Conv1d.__init__(self, in_channels, out_channels, kernel_size=1, bias=bias, **factory)
         self.channels_last = channels_last
+        self.float_class = float_class
         self._setup_qat(fmt, learnable_scales)
 
     @property
