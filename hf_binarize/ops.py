@@ -15,7 +15,6 @@ weight never exists whole. It is the reference that faster kernels are checked a
 """
 
 from collections.abc import Callable
-from typing import Optional
 
 import torch
 
@@ -27,7 +26,7 @@ _TILE_ELEMENTS = 1 << 20
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def _check_common(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], in_features: int) -> None:
+def _check_common(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, in_features: int) -> None:
     if x.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"input must be float32, bfloat16 or float16, got {x.dtype}")
     if x.dim() == 0 or x.shape[-1] != in_features:
@@ -50,8 +49,8 @@ def _check_binary(
     x: torch.Tensor,
     packed: torch.Tensor,
     scale: torch.Tensor,
-    offset: Optional[torch.Tensor],
-    bias: Optional[torch.Tensor],
+    offset: torch.Tensor | None,
+    bias: torch.Tensor | None,
     in_features: int,
     group_size: int,
 ) -> None:
@@ -73,7 +72,7 @@ def _check_binary(
             raise ValueError(f"input is on {x.device} but the layer's {name} is on {tensor.device}; move the model or the input")
 
 
-def _check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: Optional[torch.Tensor]) -> None:
+def _check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> None:
     if weight.dim() != 2:
         raise ValueError(f"int8 weight must be 2-D, got shape {tuple(weight.shape)}")
     _check_common(x, weight, bias, weight.shape[1])
@@ -92,7 +91,7 @@ def _rows_per_tile(in_features: int) -> int:
     return max(1, _TILE_ELEMENTS // max(in_features, 1))
 
 
-def _tiled_linear(x: torch.Tensor, out_features: int, rows: RowDequantizer, bias: Optional[torch.Tensor]) -> torch.Tensor:
+def _tiled_linear(x: torch.Tensor, out_features: int, rows: RowDequantizer, bias: torch.Tensor | None) -> torch.Tensor:
     x2d = x.reshape(-1, x.shape[-1])
     out = x2d.new_empty(x2d.shape[0], out_features)
     step = _rows_per_tile(x.shape[-1])
@@ -131,8 +130,8 @@ def binary_linear(
     x: torch.Tensor,
     packed: torch.Tensor,
     scale: torch.Tensor,
-    offset: Optional[torch.Tensor],
-    bias: Optional[torch.Tensor],
+    offset: torch.Tensor | None,
+    bias: torch.Tensor | None,
     in_features: int,
     group_size: int,
 ) -> torch.Tensor:
@@ -148,14 +147,14 @@ def _(x, packed, scale, offset, bias, in_features, group_size):
     return x.new_empty(*x.shape[:-1], packed.shape[0])
 
 
-def _bias_grad(grad: torch.Tensor, bias: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+def _bias_grad(grad: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
     if bias is None or not bias.requires_grad:
         return None
     return grad.reshape(-1, grad.shape[-1]).sum(0).to(bias.dtype)
 
 
 def _binary_setup(ctx, inputs, output):
-    x, packed, scale, offset, bias, in_features, group_size = inputs
+    _x, packed, scale, offset, bias, in_features, group_size = inputs
     ctx.save_for_backward(packed, scale, offset, bias)
     ctx.in_features, ctx.group_size = in_features, group_size
 
@@ -173,7 +172,7 @@ binary_linear.register_autograd(_binary_backward, setup_context=_binary_setup)
 
 
 @torch.library.custom_op("hf_binarize::int8_linear", mutates_args=())
-def int8_linear(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+def int8_linear(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ (weight * scale).T + bias`` for an int8 weight with per-channel scales."""
     _check_int8(x, weight, scale, bias)
     return _tiled_linear(x, weight.shape[0], _int8_rows(weight, scale, x.dtype), bias)
@@ -186,7 +185,7 @@ def _(x, weight, scale, bias):
 
 
 def _int8_setup(ctx, inputs, output):
-    x, weight, scale, bias = inputs
+    _x, weight, scale, bias = inputs
     ctx.save_for_backward(weight, scale, bias)
 
 
