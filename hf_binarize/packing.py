@@ -101,7 +101,7 @@ def _check_weight(weight: torch.Tensor, group_size: int | None) -> int:
     return group_size
 
 
-Store = Callable[[torch.Tensor, str], torch.Tensor]
+Store = Callable[[torch.Tensor, str, torch.Tensor | None], torch.Tensor]
 
 
 def binary_parts(
@@ -111,7 +111,7 @@ def binary_parts(
 
     Returns ``(deviation, scale, offset)`` in float32 (float64 for a float64 weight): ``deviation = W - offset`` (``[N, K]``, its sign is the
     stored sign), ``scale = mean |deviation|`` and ``offset = mean W`` per group (``[N, G]``; ``offset`` is ``None``
-    unless ``centred``). ``store(values, what)`` maps scales and offsets to the values they take once stored
+    unless ``centred``). ``store(values, what, magnitude)`` maps scales and offsets to the values they take once stored
     (rounded to the scale dtype), so the sign is taken around the stored centre and training sees stored values.
     """
     w = weight.to(torch.promote_types(weight.dtype, torch.float32))
@@ -123,7 +123,8 @@ def binary_parts(
     offset = None
     deviation = padded
     if centred:
-        offset = store(padded.sum(-1) / counts, "binarization offset")
+        magnitude = (padded.abs() * valid).sum(-1) / counts
+        offset = store(padded.sum(-1) / counts, "binarization offset", magnitude)
         deviation = padded - offset.unsqueeze(-1)
     scale = store((deviation.abs() * valid).sum(-1) / counts, "binarization scale")
     return deviation.reshape(rows, -1)[:, :cols], scale, offset
@@ -145,8 +146,8 @@ def binarize(
     if not torch.isfinite(weight).all():
         raise ValueError("weight contains NaN or inf; binarizing it would give meaningless scales")
 
-    def store(values: torch.Tensor, what: str) -> torch.Tensor:
-        return to_scale_dtype(values, scale_dtype, what).to(torch.float32)
+    def store(values: torch.Tensor, what: str, magnitude: torch.Tensor | None = None) -> torch.Tensor:
+        return to_scale_dtype(values, scale_dtype, what, magnitude).to(torch.float32)
 
     with torch.no_grad():
         deviation, scale, offset = binary_parts(weight, group_size, centred, store)
@@ -172,7 +173,7 @@ def fake_binarize(
     """
     group_size = _check_weight(weight, group_size)
 
-    def store(values: torch.Tensor, what: str) -> torch.Tensor:
+    def store(values: torch.Tensor, what: str, magnitude: torch.Tensor | None = None) -> torch.Tensor:
         return values + (values.to(scale_dtype).to(values.dtype) - values).detach()
 
     deviation, computed, offset = binary_parts(weight, group_size, centred, store)
@@ -205,11 +206,17 @@ def dequantize(
 _SCALE_REL_ERROR = 2.0**-8
 
 
-def to_scale_dtype(values: torch.Tensor, scale_dtype: torch.dtype, what: str) -> torch.Tensor:
-    """Store float32 scales (or offsets) in ``scale_dtype``; raise instead of overflowing or losing precision."""
+def to_scale_dtype(values: torch.Tensor, scale_dtype: torch.dtype, what: str,
+                   magnitude: torch.Tensor | None = None) -> torch.Tensor:
+    """Store float32 scales (or offsets) in ``scale_dtype``; raise instead of overflowing or losing precision.
+
+    The rounding error is measured relative to ``|values|``, or to ``magnitude`` where that is larger: an offset
+    near zero only has to be exact relative to the size of the weights it is subtracted from.
+    """
     stored = values.to(scale_dtype)
     wide = stored.to(torch.float32)
-    error = ((wide - values).abs() / values.abs()).nan_to_num(0.0, posinf=float("inf"))
+    size = values.abs() if magnitude is None else torch.maximum(values.abs(), magnitude)
+    error = ((wide - values).abs() / size).nan_to_num(0.0, posinf=float("inf"))
     if not torch.isfinite(wide).all() or (error > _SCALE_REL_ERROR).any():
         worst = values.flatten()[error.flatten().argmax()].item()
         raise ValueError(

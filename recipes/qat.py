@@ -60,8 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     quant.add_argument("--group-size", type=int,
                        help="inputs per scale, a multiple of 8 (default: one scale per output channel)")
     quant.add_argument("--scale-dtype", default="float16", choices=["float16", "bfloat16", "float32"],
-                       help="dtype of the stored scales and offsets (default %(default)s; centred offsets near zero "
-                            "need bfloat16 or float32)")
+                       help="dtype of the stored scales and offsets (default %(default)s)")
     quant.add_argument("--int8", nargs="*", default=[], metavar="PATTERN",
                        help="modules kept at int8 instead of 1 bit, e.g. joint decoder.embedding")
     quant.add_argument("--float", nargs="*", default=[], metavar="PATTERN", dest="keep_float",

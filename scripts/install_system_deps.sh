@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # System packages that the data pipeline needs beyond PyPI: espeak-ng, which renders the synthetic speech corpus
-# (hf_binarize.data.synthetic) and the speech clips of tests/data. Debian and Ubuntu (apt-get).
+# (hf_binarize.data.synthetic) and the speech clips of tests/data; ffmpeg, which transformers' ASR pipeline calls to
+# decode an audio file path. Debian and Ubuntu (apt-get).
 # Idempotent and quiet: it installs only what is missing, so a second run does nothing and needs no network.
 set -euo pipefail
 
-packages=(espeak-ng)
+packages=(espeak-ng ffmpeg)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -461,6 +461,19 @@ def test_scale_overflowing_float16_raises(centred):
         assert torch.isfinite(result.scale).all()
 
 
+def test_a_near_zero_offset_fits_float16():
+    """A group whose mean is ~1e-7 (subnormal in float16, so relatively far off) is fine: the offset only has to be
+    exact relative to the weights it is subtracted from, and the dense weight stays within float16 rounding."""
+    w = torch.tensor([[0.02, -0.02, 0.03, -0.03 + 8e-7] * 4, [0.5, -0.25, 0.25, -0.5] * 4])
+    result = binarize(w, centred=True, scale_dtype=torch.float16)
+    assert result.offset.dtype == torch.float16
+    dense = dequantize(result.packed, result.scale, result.offset, 16, 16).double()
+    w64 = w.double()
+    offset = w64.mean(1, keepdim=True)
+    expected = offset + (w64 - offset).abs().mean(1, keepdim=True) * torch.where(w64 >= offset, 1.0, -1.0)
+    torch.testing.assert_close(dense, expected, rtol=2**-10, atol=1e-6)
+
+
 def test_offset_overflow_is_reported():
     w = torch.full((2, 8), 1e6)
     with pytest.raises(ValueError, match="offset") as info:

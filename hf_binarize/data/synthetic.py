@@ -29,7 +29,7 @@ output folder is byte-identical too (same espeak-ng, numpy, scipy and libsndfile
 With ``hours``, utterances are kept in plan order until their total duration reaches it.
 
 Output: a ``datasets`` ``save_to_disk`` folder (a DatasetDict with the splits ``train``, ``validation``, ``test``,
-``test_unseen``) plus ``corpus.json`` (options, speakers and sentence counts per split). Columns: ``id``,
+``test_unseen``; a split that got no utterance, as with a zero fraction, is left out) plus ``corpus.json`` (options, speakers and sentence counts per split). Columns: ``id``,
 ``audio`` (``Audio(decode=False)``: WAV ``bytes`` and a ``path`` name), ``text``, ``sentence_id`` (``H07-03``: list 7,
 sentence 3), ``voice`` (the speaker, ``accent+variant``), ``accent``, ``accent_name``, ``variant``, ``gender``,
 ``rate``, ``pitch``, ``noise`` (``none``/``white``/``pink``), ``snr_db`` (null when clean), ``peak_dbfs``,
@@ -348,7 +348,8 @@ def build_corpus(out_dir: str | os.PathLike, config: CorpusConfig, *, workers: i
         for writer in spools.values():
             writer.close()
         splits = {}
-        for split in SPLITS:
+        # datasets cannot load an empty split back: a split without utterances is left out of the folder.
+        for split in (split for split in SPLITS if report.utterances[split]):
             table = datasets.Dataset.from_file(os.path.join(spool, f"{split}.arrow"), in_memory=False)
             # The fingerprint would otherwise hash the random spool path into state.json.
             fingerprint = hashlib.sha256(repr((asdict(config), split)).encode()).hexdigest()[:16]

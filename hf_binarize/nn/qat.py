@@ -50,7 +50,7 @@ class QATModule:
             fmt = self.fmt
             with torch.no_grad():
                 _, scale, _ = binary_parts(weight.reshape(weight.shape[0], -1), fmt.group_for(weight[0].numel()),
-                                           fmt.centred, lambda values, what: values)
+                                           fmt.centred, lambda values, *_: values)
                 getattr(self, name + "_alpha").copy_(scale)
 
     def qat_weight(self, name: str) -> torch.Tensor:

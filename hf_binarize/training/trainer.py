@@ -113,6 +113,22 @@ class TransducerTrainer(Trainer):
         self._train_batches: _VariableBatches | None = None
         self._loss_parts: dict[str, list[torch.Tensor]] = defaultdict(list)
 
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        output = super().train(*args, **kwargs)
+        self._average_buffers_across_processes()
+        return output
+
+    def _average_buffers_across_processes(self) -> None:
+        """DDP copies rank 0's buffers at the start of each forward, so the last step leaves every rank with its
+        own batch-norm statistics; averaging them makes every rank hold the same model (whichever one saves or
+        evaluates) and the statistics of all the last batches."""
+        if self.args.world_size <= 1:
+            return
+        for buffer in self.model.buffers():
+            if buffer.is_floating_point():
+                torch.distributed.all_reduce(buffer, op=torch.distributed.ReduceOp.SUM)
+                buffer.div_(self.args.world_size)
+
     # ------------------------------------------------------------------------------------------------ loss
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False,

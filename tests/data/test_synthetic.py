@@ -154,3 +154,15 @@ def test_corpus_feeds_the_preparation_pipeline(tmp_path):
     prepared = preparer.prepare(raw, keep_in_memory=True)
     assert not preparer.skipped and prepared.num_rows == raw.num_rows == 2
     assert prepared["voice"] == raw["voice"]
+
+
+def test_a_split_without_utterances_is_left_out(tmp_path):
+    import datasets
+
+    config = CorpusConfig(seed=7, utterances=4, split_fractions=(0.75, 0.25, 0.0, 0.0), unseen_accents=0,
+                          unseen_variants=0)
+    report = build_corpus(tmp_path / "e", config, workers=1)
+    assert report.utterances["test"] == report.utterances["test_unseen"] == 0
+    loaded = datasets.load_from_disk(str(tmp_path / "e"))
+    assert sorted(loaded) == ["train", "validation"]
+    assert sum(loaded[split].num_rows for split in loaded) == 4
