@@ -25,6 +25,7 @@ from transformers import AutoModelForRNNT, AutoProcessor, set_seed
 
 import hf_binarize
 from hf_binarize import BinaryQuantizationConfig, freeze
+from hf_binarize.cli import add_binarization_arguments, binarization_config
 from hf_binarize.training import (
     BinarizationWarmupCallback,
     DecodeTrainingSamplesCallback,
@@ -56,15 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     quant = parser.add_argument_group("binarization", "ignored by --resume, which keeps the checkpoint's settings")
     quant.add_argument("--learnable-scales", action="store_true",
                        help="train the scales as parameters (start: mean |W|) instead of recomputing them")
-    quant.add_argument("--centred", action="store_true", help="binarize W - mean, keeping the mean as an offset")
-    quant.add_argument("--group-size", type=int,
-                       help="inputs per scale, a multiple of 8 (default: one scale per output channel)")
-    quant.add_argument("--scale-dtype", default="float16", choices=["float16", "bfloat16", "float32"],
-                       help="dtype of the stored scales and offsets (default %(default)s)")
-    quant.add_argument("--int8", nargs="*", default=[], metavar="PATTERN",
-                       help="modules kept at int8 instead of 1 bit, e.g. joint decoder.embedding")
-    quant.add_argument("--float", nargs="*", default=[], metavar="PATTERN", dest="keep_float",
-                       help="modules kept in float, e.g. encoder.subsampling")
+    add_binarization_arguments(quant)
     schedule = parser.add_argument_group("quantization-aware training")
     schedule.add_argument("--warmup-steps", type=int, default=0,
                           help="ramp the float/binary mix from 0 to 1 over N steps (default 0: binary at once)")
@@ -77,11 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def quantization_config(args: argparse.Namespace) -> BinaryQuantizationConfig:
-    return BinaryQuantizationConfig(
-        mode="qat", learnable_scales=args.learnable_scales, centred=args.centred, group_size=args.group_size,
-        scale_dtype=args.scale_dtype,
-        module_overrides={pattern: "int8" for pattern in args.int8},
-        modules_to_not_convert=args.keep_float or None)
+    return binarization_config(args, mode="qat", learnable_scales=args.learnable_scales)
 
 
 def main(argv: Sequence[str] | None = None) -> TransducerTrainer:

@@ -2,13 +2,12 @@
 
 import argparse
 
-from . import kernels
+from . import add_arguments
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hf_binarize.bench", description=__doc__)
-    benchmarks = parser.add_subparsers(dest="benchmark", required=True)
-    kernels.add_arguments(benchmarks.add_parser("kernels", help=kernels.__doc__.splitlines()[0]))
+    add_arguments(parser)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -382,11 +382,12 @@ def _range(kind: type) -> Callable[[str], tuple]:
     return parse
 
 
-def main(argv: Sequence[str] | None = None) -> BuildReport:
-    """The command line: ``python -m hf_binarize.data.synthetic --help``."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the corpus options to ``parser`` (``python -m hf_binarize.data.synthetic``, ``hf-binarize
+    make-dataset``); ``args.run(args)`` then builds the corpus."""
     defaults = CorpusConfig(utterances=1)
-    parser = argparse.ArgumentParser(prog="python -m hf_binarize.data.synthetic", description=__doc__.split("\n")[0],
-                                     epilog="Needs espeak-ng (scripts/install_system_deps.sh) and the 'data' extra.")
+    parser.description = __doc__.split("\n")[0]
+    parser.epilog = "Needs espeak-ng (scripts/install_system_deps.sh) and the 'data' extra."
     parser.add_argument("--out", required=True, help="output folder (a datasets save_to_disk folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     size = parser.add_mutually_exclusive_group(required=True)
@@ -412,7 +413,11 @@ def main(argv: Sequence[str] | None = None) -> BuildReport:
     parser.add_argument("--unseen-variants", type=int, default=defaults.unseen_variants,
                         help="voice variants heard only in test_unseen (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> BuildReport:
+    """Builds the corpus the options of :func:`add_arguments` describe and prints what was made."""
     config = CorpusConfig(seed=args.seed, hours=args.hours, utterances=args.utterances,
                           sample_rate=args.sample_rate, rate_range=args.rate, pitch_range=args.pitch,
                           snr_db_range=args.snr_db, clean_fraction=args.clean_fraction,
@@ -425,6 +430,13 @@ def main(argv: Sequence[str] | None = None) -> BuildReport:
     print(f"{report.wall_seconds:.1f} s wall with {args.workers} workers: {report.throughput:.1f} s of audio per "
           "second")
     return report
+
+
+def main(argv: Sequence[str] | None = None) -> BuildReport:
+    """The command line: ``python -m hf_binarize.data.synthetic --help``."""
+    parser = argparse.ArgumentParser(prog="python -m hf_binarize.data.synthetic")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ The recipes (``recipes/train_float.py``, ``recipes/qat.py``) are thin command li
 * :mod:`.distillation`: the lattice KL to a float teacher;
 * :mod:`.trainer`: ``TransducerTrainer``, the Trainer combining the losses, with resumable data order and WER;
 * :mod:`.evaluation`: greedy transcription and WER, the same during training and after;
-* :mod:`.evaluate`: the evaluation command, ``python -m hf_binarize.training.evaluate``;
+* :mod:`.evaluate`: ``evaluate_model``, WER, size and speed of a checkpoint (``hf-binarize evaluate``);
 * :mod:`.cli`: the command-line options, training arguments and resuming rules the recipes share;
 * :mod:`.callbacks`: decoding training utterances during training, the binarization warm-up.
 

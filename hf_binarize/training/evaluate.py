@@ -1,6 +1,7 @@
-"""The evaluation command: greedy WER and CER of a ParakeetForRNNT checkpoint on a speech dataset split.
+"""Scoring a transducer checkpoint on a speech dataset split: greedy WER and CER, size, and decode speed.
 
-    python -m hf_binarize.training.evaluate --model runs/qat --data corpus --split test
+    hf-binarize evaluate --model runs/qat --dataset corpus --split test --json results/qat-test.json
+    python -m hf_binarize.training.evaluate --model runs/qat --data corpus --split test     # the same command
 
 Float, QAT and packed checkpoints alike (importing ``hf_binarize`` registers its quantizer with transformers, so a
 packed checkpoint loads packed), scored by :func:`hf_binarize.training.evaluation.transcribe`, the code that scores
@@ -9,48 +10,172 @@ models during training. A module of its own, not imported by the package, so tha
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
+import shlex
+import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import torch
+import transformers
 from transformers import AutoModelForRNNT, AutoProcessor
 
-from .cli import setup_logging
+from .. import __version__
+from ..data.dataset import BadExampleError, SpeechPreparer
+from ..size import SizeReport, size_report
 from .evaluation import Transcripts, transcribe
-from .splits import prepare_split
+from .splits import load_split, prepare_split
 
 
-def main(argv: Sequence[str] | None = None) -> Transcripts:
-    """The command line; ``argv`` defaults to ``sys.argv[1:]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m hf_binarize.training.evaluate",
-        description="Greedy WER and CER of a ParakeetForRNNT checkpoint (float, QAT or packed) on a speech dataset.")
-    parser.add_argument("--model", required=True, help="checkpoint folder with the model and its processor")
-    parser.add_argument("--data", required=True, help="dataset: save_to_disk or audiofolder folder, parquet, Hub id")
-    parser.add_argument("--split", default="test", help="split to score (default %(default)s)")
-    parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
-    parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
-    parser.add_argument("--limit", type=int, help="score only the first N utterances")
-    parser.add_argument("--batch-size", type=int, default=16, help="utterances per generate call")
-    parser.add_argument("--samples", type=int, default=3, help="reference/hypothesis pairs to print")
-    parser.add_argument("--json", help="also write the metrics and every pair to this JSON file")
-    args = parser.parse_args(argv)
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate_model` measured. ``str()`` is a table for people, :meth:`to_dict` the JSON record
+    ``hf-binarize evaluate --json`` writes and :mod:`hf_binarize.cards` reads."""
 
-    setup_logging()
-    processor = AutoProcessor.from_pretrained(args.model)
-    model = AutoModelForRNNT.from_pretrained(args.model)
-    examples = prepare_split(args.data, args.split, processor, text_column=args.text_column,
-                             audio_column=args.audio_column, limit=args.limit)
-    result = transcribe(model, processor.tokenizer, examples, batch_size=args.batch_size)
-    print(f"{args.model} on {args.data} [{args.split}]: {result.summary()}")
-    if args.samples:
-        print(result.samples(args.samples))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump({"wer": result.wer.rate, "cer": result.cer.rate, "references": result.references,
-                       "hypotheses": result.hypotheses}, file, indent=1)
-    return result
+    variant: str
+    model: str
+    dataset: str
+    split: str
+    transcripts: Transcripts
+    size: SizeReport
+    audio_seconds: float
+    decode_seconds: float
+    threads: int
+    command: str
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: decoding wall seconds per second of audio (below 1: faster than real time)."""
+        return self.decode_seconds / self.audio_seconds
+
+    def precision_params(self) -> dict[str, int]:
+        """Logical parameters stored per precision: ``binary``, ``int8`` and ``float``, and any other precision the
+        size report names (a peer's ``int4``, say)."""
+        params = {"binary": 0, "int8": 0, "float": 0}
+        for row in self.size.groups:
+            params[row["precision"]] = params.get(row["precision"], 0) + row["params"]
+        return params
+
+    def to_dict(self) -> dict[str, Any]:
+        word, character = self.transcripts.wer, self.transcripts.cer
+        size = self.size
+        return {
+            "variant": self.variant, "model": self.model, "dataset": self.dataset, "split": self.split,
+            "utterances": len(self.transcripts.references),
+            "wer": float(word.rate), "cer": float(character.rate),
+            "word_errors": word.errors, "words": word.reference_length,
+            "size": {"params": size.total_params, "weight_bytes": size.total_bytes, "folder_bytes": size.folder_bytes,
+                     "bits_per_param": float(size.bits_per_param), "compression_vs_fp32": float(size.compression),
+                     "precision": self.precision_params()},
+            "speed": {"audio_seconds": float(self.audio_seconds), "decode_seconds": float(self.decode_seconds),
+                      "rtf": float(self.rtf), "threads": self.threads},
+            "command": self.command,
+            "hf_binarize_version": __version__, "torch_version": torch.__version__,
+            "transformers_version": transformers.__version__,
+        }
+
+    def __str__(self) -> str:
+        word, size = self.transcripts.wer, self.size
+        precision = ", ".join(f"{name} {params:,}" for name, params in self.precision_params().items() if params)
+        return "\n".join([
+            f"{self.variant}: {self.model} on {self.dataset} [{self.split}], "
+            f"{len(self.transcripts.references):,} utterances",
+            f"  WER    {100 * word.rate:.2f}% ({word.errors:,} errors in {word.reference_length:,} words), "
+            f"CER {100 * self.transcripts.cer.rate:.2f}%",
+            f"  size   {size.total_params:,} params ({precision}): {size.total_bytes:,} bytes of weights, "
+            f"{size.bits_per_param:.2f} bits/param, {size.compression:.1f}x smaller than fp32; "
+            f"{size.folder_bytes:,} bytes on disk",
+            f"  speed  RTF {self.rtf:.4f}: {self.decode_seconds:.2f} s to decode {self.audio_seconds:.2f} s of audio "
+            f"with {self.threads} thread{'s' if self.threads > 1 else ''}",
+        ])
+
+
+def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, split: str = "test",
+                   audio_column: str = "audio", text_column: str = "text", limit: int | None = None,
+                   batch_size: int = 16, threads: int | None = None, variant: str | None = None,
+                   progress: bool = False) -> Evaluation:
+    """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
+    :func:`hf_binarize.data.dataset.load_speech_dataset` reads), cut to its first ``limit`` utterances.
+
+    Greedy WER and CER by :func:`~hf_binarize.training.evaluation.transcribe` in batches of ``batch_size``; the
+    size report of the loaded model and the size of its folder; the decode speed, timed around that whole
+    ``transcribe`` call with ``threads`` torch threads (default: the current count, which is restored afterwards)
+    against the seconds of prepared audio (feature frames times the feature extractor's hop: each utterance
+    rounded down to a whole hop). ``variant`` names the model in the results (default: its folder's name);
+    ``progress`` shows a progress bar. Utterances that cannot be used are skipped (and counted in the log); raises
+    ``ValueError`` when none is left.
+    """
+    threads = threads or torch.get_num_threads()
+    variant = variant or os.path.basename(os.path.normpath(str(model)))
+    command = ["evaluate", "--model", str(model), "--dataset", str(dataset), "--split", split,
+               "--audio-column", audio_column, "--text-column", text_column,
+               *(["--limit", str(limit)] if limit is not None else []),
+               "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant]
+    processor = AutoProcessor.from_pretrained(model)
+    network = AutoModelForRNNT.from_pretrained(model)
+    return score_model(network, processor, dataset, split=split, audio_column=audio_column,
+                       text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
+                       variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),
+                       command="hf-binarize " + shlex.join(command), progress=progress)
+
+
+def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.PathLike, *, split: str,
+                audio_column: str, text_column: str, limit: int | None, batch_size: int, threads: int,
+                variant: str, model_name: str, size: SizeReport, command: str,
+                progress: bool = False) -> Evaluation:
+    """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
+    has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
+    columns = {"audio_column": audio_column, "text_column": text_column}
+    raw = load_split(dataset, split, limit=limit, **columns)
+    if len(raw) == 0:
+        raise ValueError(f"{dataset} [{split}] has no utterances")
+    examples = prepare_split(raw, split, processor, **columns)
+    if len(examples) == 0:
+        raise ValueError(f"none of the {len(raw)} utterances of {dataset} [{split}] can be used, "
+                         f"{_first_problem(raw, processor, columns)}: check the audio files and the transcripts")
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        transcripts = transcribe(network, processor.tokenizer, examples, batch_size=batch_size, progress=progress)
+        decode_seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous_threads)
+    extractor = processor.feature_extractor
+    audio_seconds = sum(examples["length"]) * extractor.hop_length / extractor.sampling_rate
+    return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
+                      size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
+                      command=command)
+
+
+def _first_problem(raw: Any, processor: Any, columns: dict[str, str]) -> str:
+    """Why the first utterance was skipped, as an example (the log counts every reason)."""
+    try:
+        SpeechPreparer.from_processor(processor, **columns).prepare_example(raw[0], 0)
+    except BadExampleError as error:
+        return f"e.g. {error}"
+    return "see the log for why"
+
+
+def _model_folder(model: str | os.PathLike) -> Path:
+    """The folder the checkpoint was read from: ``model`` itself, or for a Hub id its snapshot in the Hub cache."""
+    if Path(model).is_dir():
+        return Path(model)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(model), local_files_only=True))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``hf-binarize evaluate`` (see :mod:`hf_binarize.cli`) under its older name; returns the exit status."""
+    from ..cli import main as cli_main
+
+    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..data.dataset import SpeechCollator
 from ..data.text import ErrorRate, cer, wer
@@ -69,14 +70,15 @@ def _drop_tokens_past_the_end(output: Any, frames: torch.Tensor, blank: int) -> 
     return output.sequences.masked_fill(emitted_at >= frames[:, None], blank)
 
 
-def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16) -> Transcripts:
+def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16, *,
+               progress: bool = False) -> Transcripts:
     """Greedy-decodes prepared ``examples`` (a ``datasets.Dataset`` or a sequence of rows) with ``model.generate``.
 
     Batches are formed from utterances of similar length (less padding) and results returned in the examples'
     order. Padding moves encoder outputs by rounding errors (about 1e-6), which can flip a greedy decision of a
     barely trained model: compare runs at equal ``batch_size``. The model runs in eval mode and is put back in its
     previous mode afterwards; no random numbers are drawn, so a call in the middle of training does not change what
-    training does next.
+    training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr).
     """
     config = model.config
     blank = config.blank_token_id
@@ -92,6 +94,7 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
     device = _device(model)
     was_training = model.training
     model.eval()
+    bar = tqdm(total=len(order), desc="transcribing", unit="utt", disable=not progress)
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -107,6 +110,8 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
                                            skip_special_tokens=True, group_tokens=False)
             for index, text in zip(chunk, texts, strict=True):
                 hypotheses[index] = text.strip()
+            bar.update(len(chunk))
     finally:
+        bar.close()
         model.train(was_training)
     return Transcripts(references, hypotheses)

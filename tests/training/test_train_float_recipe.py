@@ -51,10 +51,8 @@ def test_a_tiny_model_learns_the_utterances_it_trains_on(corpus, tmp_path, capsy
     model = AutoModelForRNNT.from_pretrained(out)
     processor = AutoProcessor.from_pretrained(out)
     assert type(model) is ParakeetForRNNT and processor.decoder_type == "rnnt"
-    # The evaluation command scores the saved model as training scored it (batched alike: padding moves encoder
+    # hf-binarize evaluate scores the saved model as training scored it (batched alike: padding moves encoder
     # outputs by rounding errors, which could flip a decision).
-    scores = tmp_path / "scores.json"
-    reloaded = evaluate.main(["--model", str(out), "--data", str(corpus), "--split", "train", "--limit", "12",
-                              "--batch-size", "6", "--json", str(scores)])
-    assert reloaded.hypotheses == trainer.last_transcripts.hypotheses
-    assert json.loads(scores.read_text())["wer"] == pytest.approx(evaluations[-1]["eval_wer"], abs=1e-4)
+    reloaded = evaluate.evaluate_model(out, corpus, split="train", limit=12, batch_size=6)
+    assert reloaded.transcripts.hypotheses == trainer.last_transcripts.hypotheses
+    assert reloaded.to_dict()["wer"] == pytest.approx(evaluations[-1]["eval_wer"], abs=1e-4)
