@@ -11,6 +11,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError, LinkError
 
 LIBRARY = "hf_binarize.kernels.libhfb_cpu"
 
@@ -30,10 +31,18 @@ class BuildPlainLibrary(build_ext):
     def build_extension(self, ext):
         if self.compiler.compiler_type == "msvc":
             ext.extra_compile_args = ["/O2"]
-        else:
+            super().build_extension(ext)
+            return
+        # OpenMP where the compiler has it, so that the kernels run on torch's OpenMP threads (csrc/pool.c says
+        # why); else the library's own pthread pool.
+        try:
+            ext.extra_compile_args = ["-O3", "-fvisibility=hidden", "-pthread", "-fopenmp"]
+            ext.extra_link_args = ["-pthread", "-fopenmp"]
+            super().build_extension(ext)
+        except (CompileError, LinkError):
             ext.extra_compile_args = ["-O3", "-fvisibility=hidden", "-pthread"]
             ext.extra_link_args = ["-pthread"]
-        super().build_extension(ext)
+            super().build_extension(ext)
 
 
 setup(

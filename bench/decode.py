@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,12 +23,21 @@ from pathlib import Path
 FRAMES_PER_SECOND = 100  # 10 ms feature hop at 16 kHz
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def _peak_rss_mb() -> float:
+    # Not getrusage's ru_maxrss: Linux carries it over exec, so a worker would report the parent's peak.
+    return _status_mb("VmHWM")
 
 
 def worker(variant: str, folder: str, seconds: float, threads: int, repeats: int) -> dict:
@@ -63,7 +71,7 @@ def worker(variant: str, folder: str, seconds: float, threads: int, repeats: int
         "variant": variant,
         "weight_bytes": hf_binarize.size_report(model).total_bytes,
         "rss_load_mb": loaded_rss - base_rss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss,
+        "peak_rss_mb": _peak_rss_mb() - base_rss,
         "encoder_s": sorted(encoder_times)[len(encoder_times) // 2],
         "decode_s": decode,
         "rtf": decode / seconds,

@@ -1,8 +1,38 @@
-/* A persistent pthread pool. Plain pthreads rather than OpenMP: an OpenMP runtime of our own next to the one
- * torch ships (libgomp or libiomp) would be a second set of spinning threads fighting torch's for the cores. */
+/* Runs the task ids 0..n-1 of a kernel on n threads.
+ *
+ * Built with OpenMP (the default where the compiler has it), the threads are OpenMP's. torch's CPU wheels load
+ * their own libgomp.so.1, which the dynamic linker then also gives this library (same soname): the kernels run on
+ * torch's threads. A second set of threads is a trap: after each torch op its OpenMP threads spin, waiting for
+ * more work, on the cores our threads need, which made a 2-thread product twice as slow whenever it followed a
+ * torch op (every layer of a model does).
+ *
+ * Without OpenMP, a persistent pthread pool of our own. */
 #include "hfb.h"
 
-#if defined(_WIN32)
+#if defined(_OPENMP)
+
+#include <omp.h>
+#include <pthread.h>
+
+/* GNU OpenMP hangs in a forked child (a DataLoader worker, say) of a process that ran a parallel region: there the
+ * kernels run on the calling thread. */
+static int forked;
+
+static void mark_forked(void) { forked = 1; }
+
+/* At load time: torch may have run parallel regions before our first call. */
+__attribute__((constructor)) static void register_atfork(void) { pthread_atfork(NULL, NULL, mark_forked); }
+
+void hfb_parallel(hfb_task fn, void *ctx, int n) {
+    if (n <= 1 || forked) {
+        for (int tid = 0; tid < n; tid++) fn(ctx, tid);
+        return;
+    }
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int tid = 0; tid < n; tid++) fn(ctx, tid);
+}
+
+#elif defined(_WIN32)
 
 void hfb_parallel(hfb_task fn, void *ctx, int n) {
     for (int tid = 0; tid < n; tid++) fn(ctx, tid);

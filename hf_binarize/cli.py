@@ -147,9 +147,11 @@ def _quantize(args: argparse.Namespace) -> None:
     with _replaced_folder(output) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
-    print(size_report(model, output))
-    print(f"note: {output} was binarized without training, which destroys accuracy; recipes/qat.py trains a "
-          "model for binarization", file=sys.stderr)
+    report = size_report(model, output)
+    print(report)
+    if any(row["precision"] == "binary" for row in report.groups):
+        print(f"note: {output} was binarized without training, which destroys accuracy; recipes/qat.py trains a "
+              "model for binarization", file=sys.stderr)
 
 
 def _check_output_dir(output: Path, model: str, *, overwrite: bool) -> None:

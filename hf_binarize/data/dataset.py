@@ -161,7 +161,8 @@ def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audi
     if features is not None:
         missing = [column for column in (audio_column, text_column) if column not in features]
         if missing:
-            raise ValueError(f"{source}: missing column(s) {missing}; columns are {list(features)}")
+            raise ValueError(f"{source}: missing column(s) {missing}; columns are {list(features)} (name the "
+                             "right ones with --audio-column / --text-column, or audio_column= / text_column=)")
         if isinstance(features[audio_column], datasets.Audio):
             dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
     return dataset
