@@ -17,13 +17,13 @@ $(VENV)/.installed: pyproject.toml setup.py
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) recipes/quickstart.py
+	$(PY) recipes/demo.py
 
 test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(PY) -m ruff check hf_binarize tests recipes
+	$(PY) -m ruff check hf_binarize tests recipes bench scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,7 +1,7 @@
 """What a user would pick instead of hf-binarize, on the same float model and test splits: HQQ 1-bit and
 optimum-quanto int4/int8 weights, scored by the code that scores our models (``hf-binarize evaluate``).
 
-    pip install hqq optimum-quanto
+    pip install "hf-binarize[peers]"     # hqq, optimum-quanto
     python bench/peers.py --model runs/float --dataset corpus --splits test test_unseen --out results
 
 Each peer quantizes every ``nn.Linear`` of the float ``ParakeetForRNNT`` as its documentation shows (no training;

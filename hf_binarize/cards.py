@@ -288,15 +288,13 @@ def _plot_png(results: Sequence[dict], baseline: str, split: str) -> bytes:
     ax.scatter(xs, ys, color="C0", zorder=2)
     ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=110, facecolors="none", edgecolors="C3",
                linewidths=1.5, zorder=3, label="on the front")
-    # A label goes below its point when a neighbour (close in size and WER) already has its label above, so that
-    # variants of similar size and accuracy do not print their names over each other.
+    # Among points close in size and WER, the highest gets its label above and the lowest below, so that the
+    # names of variants of similar size and accuracy print neither over each other nor between two points.
     y_span = max(max(ys) - min(ys), 1e-9)
-    placed: list[tuple[float, float, int]] = []
-    for i in sorted(range(len(xs)), key=lambda i: (xs[i], ys[i])):
-        crowded = any(abs(math.log10(xs[i] / x)) < 0.3 and abs(ys[i] - y) < 0.06 * y_span and dy > 0
-                      for x, y, dy in placed)
-        dy = -12 if crowded else 4
-        placed.append((xs[i], ys[i], dy))
+    for i in range(len(xs)):
+        near = [ys[j] for j in range(len(xs)) if j != i and abs(math.log10(xs[i] / xs[j])) < 0.3
+                and abs(ys[i] - ys[j]) < 0.06 * y_span]
+        dy = 4 if not near or ys[i] >= max(near) else -12 if ys[i] <= min(near) else -4
         ax.annotate(names[i], (xs[i], ys[i]), textcoords="offset points", xytext=(6, dy), fontsize=8)
     ax.set_xscale("log")
     # Plain numbers (0.5, 2, 10) instead of powers of ten, and minor ticks labelled at 2, 3 and 5: the variants
@@ -466,15 +464,20 @@ def _usage_section(name: str, is_baseline: bool) -> list[str]:
 
 def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: str = "float", *,
                 repo_prefix: str | None = None, base_model: str | None = None,
-                dataset_name: str | None = None) -> list[Path]:
+                dataset_name: str | None = None, how_made: str | None = None,
+                no_card: Sequence[str] = ()) -> list[Path]:
     """Write ``out_dir/<variant>/README.md`` for every variant (with the plots beside it),
     ``out_dir/size_vs_wer_<split>.png`` for every split and ``out_dir/README.md``; returns the paths written.
 
     With ``repo_prefix`` (``you/parakeet-rnnt``), variant ``binary-all`` is named ``you/parakeet-rnnt-binary-all``
     and, unless ``base_model`` is given, the baseline's repository is recorded as the base model of the others.
-    Every file is written to a temporary file first and renamed, so a reader never sees half a file.
+    ``how_made`` (Markdown: the training commands, say) becomes a "How these models were made" section of the
+    summary and of every card. Variants in ``no_card`` (peers measured in memory, with no folder to publish) get
+    their row in the summary but no card. Every file is written to a temporary file first and renamed, so a reader never sees
+    half a file.
     """
     table = _index(results, baseline)
+    made = [] if how_made is None else ["## How these models were made", "", how_made.strip(), ""]
     splits = _splits(results)
     for kind, name in [("variant", v) for v in table] + [("split", s) for s in splits]:
         if not _SAFE_NAME.fullmatch(name):
@@ -491,20 +494,24 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     def repo(variant: str) -> str | None:
         return None if repo_prefix is None else f"{repo_prefix}-{variant}"
 
-    for variant, rows in table.items():
+    unknown = sorted(set(no_card) - set(table))
+    if unknown:
+        raise ValueError(f"--no-card names no variant of the results: {', '.join(unknown)}")
+    for variant, rows in ((v, r) for v, r in table.items() if v not in no_card):
         card = model_card(results, variant, baseline, repo_id=repo(variant),
                           base_model=base_model or repo(baseline), dataset_name=dataset_name,
                           plot_file=[plot_names[s] for s in rows])
         for split in rows:
             written.append(write_atomically(out / variant / plot_names[split], plots[split]))
-        written.append(write_atomically(out / variant / "README.md", str(card).encode("utf-8")))
+        text = "\n".join([str(card).rstrip(), "", *made])
+        written.append(write_atomically(out / variant / "README.md", text.encode("utf-8")))
 
     summary = ["# hf-binarize variants: size vs WER", "",
                f"{len(table)} variants compared with `{baseline}` on {', '.join(splits)}. Relative WER changes are "
                f"`(WER - WER_{baseline}) / WER_{baseline}`; sizes are saved folders on disk in MB (10^6 bytes); RTF is "
                "decode seconds per second of audio. Each variant's card is in its folder.", "",
                summary_table(results, baseline), ""]
-    summary += [f"![Size vs WER on {s}]({plot_names[s]})" for s in splits] + ["", "## Commands", ""]
+    summary += [f"![Size vs WER on {s}]({plot_names[s]})" for s in splits] + ["", *made, "## Commands", ""]
     for variant, rows in table.items():
         for split, r in rows.items():
             summary += [f"`{variant}` on {split}:", "", "```bash", r["command"], "```", ""]
@@ -527,12 +534,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", help="Hub id of the model the variants were quantized from "
                                              "(default: the baseline's repository when --repo-prefix is given)")
     parser.add_argument("--dataset-name", help="dataset name for the card metadata (default: the JSON's dataset)")
+    parser.add_argument("--how-made", type=Path, metavar="MARKDOWN_FILE",
+                        help="a Markdown file (the training commands, say) included in the summary and every card")
+    parser.add_argument("--no-card", nargs="+", default=[], metavar="VARIANT",
+                        help="variants listed in the summary without a card of their own (peers with no folder)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Load the results, write the cards and print every file written."""
     results = load_results(args.results)
+    how_made = None if args.how_made is None else args.how_made.read_text(encoding="utf-8")
     for path in write_cards(results, args.out_dir, args.baseline, repo_prefix=args.repo_prefix,
-                            base_model=args.base_model, dataset_name=args.dataset_name):
+                            base_model=args.base_model, dataset_name=args.dataset_name, how_made=how_made,
+                            no_card=args.no_card):
         print(path)

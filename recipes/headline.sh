@@ -31,6 +31,7 @@ qat() {  # qat NAME OPTIONS...: QAT from the float baseline into $RUNS/NAME
 }
 qat binary-int8-distill --int8 joint decoder.embedding --distill-weight 1
 qat binary-int8 --int8 joint decoder.embedding
+qat binary-centred-g64-distill --int8 joint decoder.embedding --centred --group-size 64 --distill-weight 1
 
 # Without training: our sign binarization, and our int8 weights everywhere.
 [ -d "$RUNS/sign-no-training" ] || hf-binarize quantize --model "$RUNS/float" \
@@ -38,13 +39,15 @@ qat binary-int8 --int8 joint decoder.embedding
 [ -d "$RUNS/int8" ] || hf-binarize quantize --model "$RUNS/float" --output-dir "$RUNS/int8" --int8 encoder encoder_projector decoder joint
 
 for split in test test_unseen; do
-    for variant in float binary-int8-distill binary-int8 sign-no-training int8; do
+    for variant in float binary-int8-distill binary-int8 binary-centred-g64-distill \
+            sign-no-training int8; do
         [ -f "$RESULTS/$variant-$split.json" ] || hf-binarize evaluate --model "$RUNS/$variant" \
-            --dataset "$CORPUS" --split "$split" --threads 2 --json "$RESULTS/$variant-$split.json"
+            --dataset "$CORPUS" --split "$split" --threads 1 --json "$RESULTS/$variant-$split.json"
     done
 done
-# The peers a user would pick instead, on the same float model (pip install hqq optimum-quanto).
+# The peers a user would pick instead, on the same float model (pip install "hf-binarize[peers]").
 [ -f "$RESULTS/quanto-int8-test_unseen.json" ] || python bench/peers.py --model "$RUNS/float" \
-    --dataset "$CORPUS" --splits test test_unseen --threads 2 --out "$RESULTS"
+    --dataset "$CORPUS" --splits test test_unseen --threads 1 --out "$RESULTS"
 
-hf-binarize card --results "$RESULTS"/*.json --out-dir model_cards --baseline float
+hf-binarize card --results "$RESULTS"/*.json --out-dir model_cards --baseline float --how-made model_cards/how_made.md \
+    --no-card hqq-1bit-g64 quanto-int4 quanto-int8

@@ -5,7 +5,7 @@
 
 The first ``--per-split`` utterances of the ``test`` split (sentences never used in training) and of
 ``test_unseen`` (new sentences and voices), as 16-bit FLAC files with a ``metadata.csv`` (``file_name``, ``text``,
-``voice``, ``duration``) per split: small enough to ship in git (about 5 MB per 100 noisy utterances) and readable by
+``voice``, ``duration``) per split: small enough to ship in git (about 5 MB per 100 noisy utterances; the bundled folder has 60 per split) and readable by
 any audio tool. The corpus is deterministic given its seed, so this folder can be regenerated bit for bit.
 """
 

@@ -219,7 +219,7 @@ def test_model_card_body(results):
 
 def test_write_cards(tmp_path, results):
     out = tmp_path / "cards"
-    written = write_cards(results, out, "float", repo_prefix="you/parakeet")
+    written = write_cards(results, out, "float", repo_prefix="you/parakeet", how_made="python recipes/qat.py --x 1")
     variants = ["float", "binary-int8-joint", "binary-all", "hqq-1bit-g64"]
     expected = {out / "README.md"} | {out / f"size_vs_wer_{s}.png" for s in ("test", "test_unseen")}
     expected |= {out / v / "README.md" for v in variants}
@@ -236,8 +236,19 @@ def test_write_cards(tmp_path, results):
     assert card.data.to_dict()["model-index"][0]["name"] == "you/parakeet-binary-all"
     assert card.data.to_dict()["base_model"] == "you/parakeet-float"
     assert "![Size vs WER](size_vs_wer_test.png)" in card.text
+    for text in (summary, card.text):
+        assert "## How these models were made\n\npython recipes/qat.py --x 1" in text
     with pytest.raises(ValueError, match="OWNER/NAME"):
         write_cards(results, out, "float", repo_prefix="parakeet")
+
+
+def test_no_card_variants_get_a_row_but_no_card(tmp_path, results):
+    out = tmp_path / "cards"
+    write_cards(results, out, "float", no_card=["hqq-1bit-g64"])
+    assert not (out / "hqq-1bit-g64").exists() and (out / "binary-all" / "README.md").is_file()
+    assert "`hqq-1bit-g64`" in (out / "README.md").read_text()
+    with pytest.raises(ValueError, match="no variant"):
+        write_cards(results, out, "float", no_card=["nope"])
 
 
 def test_plot_single_split(tmp_path, results):
