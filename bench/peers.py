@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import shlex
 import sys
 from collections.abc import Callable
@@ -26,7 +25,6 @@ import torch
 from torch import nn
 from transformers import AutoModelForRNNT, AutoProcessor
 
-from hf_binarize.atomic import write_atomically
 from hf_binarize.size import ModuleSize, SizeReport, size_report
 from hf_binarize.training.evaluate import score_model
 
@@ -90,8 +88,7 @@ def main() -> None:
                                  text_column="text", limit=None, batch_size=args.batch_size, threads=args.threads,
                                  variant=peer, model_name=f"{args.model} + {peer}", size=size, command=command)
             print(result)
-            path = args.out / f"{peer}-{split}.json"
-            write_atomically(path, (json.dumps(result.to_dict(), indent=1) + "\n").encode("utf-8"))
+            result.write_json(args.out / f"{peer}-{split}.json")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import os
-import shutil
 import sys
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from transformers import AutoConfig, AutoModelForRNNT, AutoProcessor, Pretrained
 from transformers.models.auto.modeling_auto import MODEL_FOR_RNNT_MAPPING_NAMES
 
 from . import bench, cards
-from .atomic import write_atomically
+from .atomic import replaced_folder
 from .config import BinaryQuantizationConfig
 from .data import synthetic
 from .size import size_report
@@ -144,7 +141,7 @@ def _quantize(args: argparse.Namespace) -> None:
     quantization = binarization_config(args)
     processor = AutoProcessor.from_pretrained(args.model)
     model = AutoModelForRNNT.from_pretrained(args.model, quantization_config=quantization)
-    with _replaced_folder(output) as staging:
+    with replaced_folder(output) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
     report = size_report(model, output)
@@ -162,33 +159,6 @@ def _check_output_dir(output: Path, model: str, *, overwrite: bool) -> None:
         raise CommandError(f"--output-dir {output} is the --model folder: write the packed model elsewhere")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise CommandError(f"--output-dir {output} exists and is not empty: pass --overwrite to replace it")
-
-
-@contextlib.contextmanager
-def _replaced_folder(target: Path) -> Iterator[Path]:
-    """A new folder beside ``target`` to write into, renamed to ``target`` when the block completes (replacing what
-    was there), so that an interrupted run never leaves a half-written model where a complete one is expected; on
-    an error it is deleted and ``target`` left as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkdtemp: its folders are private (mode 0700), wrong for a model folder once renamed.
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    staging.mkdir()
-    try:
-        yield staging
-        if target.exists():
-            previous = staging.with_suffix(".old")
-            target.rename(previous)
-            try:
-                staging.rename(target)
-            except BaseException:
-                previous.rename(target)
-                raise
-            shutil.rmtree(previous)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------- evaluate
@@ -238,7 +208,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.samples > 0:
         print(result.transcripts.samples(args.samples))
     if args.json:
-        write_atomically(args.json, (json.dumps(result.to_dict(), indent=1) + "\n").encode("utf-8"))
+        result.write_json(args.json)
         print(f"results written to {args.json}")
 
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import shutil
-import tempfile
 from pathlib import Path
 
 import soundfile
 
+from hf_binarize.atomic import replaced_folder
 from hf_binarize.data.dataset import load_speech_dataset
 
 SPLITS = ("test", "test_unseen")
@@ -46,15 +45,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("demo/audio"))
     parser.add_argument("--per-split", type=int, default=100, help="utterances per split (default %(default)s)")
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside the target and renamed into place: an interrupted run leaves no half-written folder.
-    with tempfile.TemporaryDirectory(dir=args.out.parent, prefix=".demo-audio-") as scratch:
-        staging = Path(scratch) / "audio"
+    with replaced_folder(args.out) as staging:
         for split in SPLITS:
             write_split(args.corpus, split, args.per_split, staging / split)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        staging.rename(args.out)
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(f"wrote {len(SPLITS)} x {args.per_split} utterances to {args.out}: {size / 1e6:.1f} MB")
 

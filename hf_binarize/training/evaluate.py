@@ -10,6 +10,7 @@ models during training. A module of its own, not imported by the package, so tha
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -24,6 +25,7 @@ import transformers
 from transformers import AutoModelForRNNT, AutoProcessor
 
 from .. import __version__
+from ..atomic import write_atomically
 from ..data.dataset import BadExampleError, SpeechPreparer
 from ..size import SizeReport, size_report
 from .evaluation import Transcripts, transcribe
@@ -76,6 +78,10 @@ class Evaluation:
             "hf_binarize_version": __version__, "torch_version": torch.__version__,
             "transformers_version": transformers.__version__,
         }
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Writes :meth:`to_dict` as JSON to ``path``, atomically."""
+        write_atomically(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode("utf-8"))
 
     def __str__(self) -> str:
         word, size = self.transcripts.wer, self.size
