@@ -1,31 +1,40 @@
-"""Readers of what we write see the old file or folder or the complete new one, never a partial one."""
+"""Readers of what we write see the old file or folder or the complete new one, never a partial one.
+
+Work in progress lives beside its target under a hidden name that says whose it is,
+``.{target}.{host}.{pid}.{token}.tmp`` (being written) or ``.old`` (the replaced folder, until it is deleted), so
+that a later run can tell what a killed run left behind: :func:`recover_folder` restores a replaced folder whose
+replacement never arrived and deletes what dead processes of this host were writing.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
-import uuid
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+
+# The staging folders this process is writing: a leftover with this process's id but not in here was made by an
+# earlier process that had the same id (as every run in a fresh container may).
+_in_progress: set[str] = set()
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to a temporary file beside ``path`` and renames it into place; returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    staging = _owned_name(path, "tmp")
+    # Created with mode 0o666 like any new file, so that the kernel applies the umask: the result gets the
+    # permissions a plain open() would give it (tempfile.mkstemp's are private).
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
-        # mkstemp makes the file private; the result should have the permissions any new file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o666 & ~umask)
         os.replace(staging, path)
     except BaseException:
-        os.unlink(staging)
+        staging.unlink(missing_ok=True)
         raise
     return path
 
@@ -34,11 +43,20 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
 def replaced_folder(target: Path) -> Iterator[Path]:
     """A new folder beside ``target`` to write into, renamed to ``target`` when the block completes (replacing what
     was there), so that an interrupted run never leaves a half-written model where a complete one is expected; on
-    an error it is deleted and ``target`` left as it was."""
+    an error it is deleted and ``target`` left as it was.
+
+    A ``target`` that is a symbolic link keeps its link: the folder it points to is the one replaced. What an
+    earlier, killed replacement left beside ``target`` is first put right (:func:`recover_folder`).
+    """
+    target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(target)
     # Not tempfile.mkdtemp: its folders are private (mode 0700), wrong for a model folder once renamed.
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staging = _owned_name(target, "tmp")
     staging.mkdir()
+    _in_progress.add(staging.name)
     try:
         yield staging
         if target.exists():
@@ -55,3 +73,57 @@ def replaced_folder(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        _in_progress.discard(staging.name)
+
+
+def recover_folder(target: Path) -> None:
+    """Puts right what a :func:`replaced_folder` killed by a signal or a crash left beside ``target``: when
+    ``target`` is missing, the folder it had replaced (``.old``) goes back in its place; the folders that dead
+    processes of this host were writing (``.tmp``) are deleted, and so is a dead process's ``.old`` once
+    ``target`` is back, the replacement it had been asked for having taken place. Folders of live processes, of
+    other hosts, and anything not named by :func:`replaced_folder` are left alone."""
+    target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
+    leftovers = sorted(_dead_leftovers(target), key=lambda path: path.stat().st_mtime, reverse=True)
+    backups = [path for path in leftovers if path.suffix == ".old"]
+    if backups and not target.exists() and not target.is_symlink():
+        # The newest: the one that was in place last.
+        backups[0].rename(target)
+        leftovers.remove(backups[0])
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _owned_name(target: Path, kind: str) -> Path:
+    return target.with_name(f".{target.name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.{kind}")
+
+
+def _dead_leftovers(target: Path) -> Iterator[Path]:
+    """The ``.tmp`` and ``.old`` folders beside ``target`` that processes of this host, no longer running, made."""
+    prefix = f".{target.name}.{socket.gethostname()}."
+    if not target.parent.is_dir():
+        return
+    for path in target.parent.iterdir():
+        if not path.name.startswith(prefix) or path.is_symlink() or not path.is_dir():
+            continue
+        fields = path.name[len(prefix):].split(".")
+        if len(fields) != 3 or not fields[0].isdigit() or fields[2] not in ("tmp", "old"):
+            continue
+        pid = int(fields[0])
+        if pid == os.getpid():
+            if path.with_suffix(".tmp").name not in _in_progress:
+                yield path
+        elif not _alive(pid):
+            yield path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -27,7 +27,7 @@ from transformers import AutoConfig, AutoModelForRNNT, AutoProcessor, Pretrained
 from transformers.models.auto.modeling_auto import MODEL_FOR_RNNT_MAPPING_NAMES
 
 from . import bench, cards
-from .atomic import replaced_folder
+from .atomic import recover_folder, replaced_folder
 from .config import BinaryQuantizationConfig
 from .data import synthetic
 from .size import size_report
@@ -152,11 +152,28 @@ def _quantize(args: argparse.Namespace) -> None:
 
 
 def _check_output_dir(output: Path, model: str, *, overwrite: bool) -> None:
-    """Refuses, before any slow work, an output that would lose data or cannot be written."""
+    """Refuses, before any slow work, an output that would lose data or cannot be written. Replacing OUTPUT_DIR
+    deletes everything in it, so it must neither hold the input model nor the current folder, nor lie inside the
+    model; symbolic links are followed (the folder a link points to is the one replaced)."""
     if output.exists() and not output.is_dir():
         raise CommandError(f"--output-dir {output} is a file: choose a folder")
-    if Path(model).expanduser().is_dir() and output.resolve() == Path(model).expanduser().resolve():
-        raise CommandError(f"--output-dir {output} is the --model folder: write the packed model elsewhere")
+    # What a killed earlier run left: a replaced folder not yet deleted is put back before the emptiness check.
+    recover_folder(output)
+    resolved = output.resolve()
+    source = Path(model).expanduser()
+    if source.is_dir():
+        source = source.resolve()
+        if resolved == source:
+            raise CommandError(f"--output-dir {output} is the --model folder: write the packed model elsewhere")
+        if resolved in source.parents:
+            raise CommandError(f"--output-dir {output} contains the --model folder, which replacing it would "
+                               "delete: choose a new folder, e.g. a sibling of the model")
+        if source in resolved.parents:
+            raise CommandError(f"--output-dir {output} is inside the --model folder: write the packed model "
+                               "elsewhere")
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        raise CommandError(f"--output-dir {output} contains the current folder, which replacing it would delete: "
+                           "choose a new folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise CommandError(f"--output-dir {output} exists and is not empty: pass --overwrite to replace it")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +150,69 @@ def test_quantize_refuses_a_non_empty_output_unless_overwrite(float_dir, tmp_pat
     assert not (out / "keep.txt").exists() and (out / "config.json").is_file()
     assert "compression vs fp32" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def model_copy(float_dir: Path, folder: Path) -> Path:
+    """A copy of the float model at ``folder`` with a neighbour, so that a test can see both survive."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(float_dir, folder)
+    (folder.parent / "neighbour.txt").write_text("mine")
+    return folder
+
+
+@pytest.mark.parametrize("where", ["parent", "grandparent", "current folder", "inside the model"])
+def test_quantize_refuses_an_output_that_contains_or_is_inside_the_model(where, float_dir, tmp_path, monkeypatch,
+                                                                        capsys):
+    model = model_copy(float_dir, tmp_path / "runs" / "models" / "float")
+    before = snapshot(tmp_path / "runs")
+    output = {"parent": model.parent, "grandparent": model.parent.parent, "current folder": Path("."),
+              "inside the model": model / "binary"}[where]
+    monkeypatch.chdir(model.parent)
+    assert main(["quantize", "--model", str(model), "--output-dir", str(output), "--overwrite"]) == 1
+    assert "--model folder" in error_line(capsys, "quantize")
+    assert snapshot(tmp_path / "runs") == before
+
+
+def test_quantize_refuses_to_replace_the_current_folder(float_dir, tmp_path, monkeypatch, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    assert main(["quantize", "--model", str(float_dir), "--output-dir", ".", "--overwrite"]) == 1
+    assert "current folder" in error_line(capsys, "quantize") and (work / "notes.txt").read_text() == "mine"
+
+
+def test_quantize_through_a_symlinked_output_replaces_the_linked_folder(float_dir, tmp_path, capsys):
+    real = tmp_path / "store" / "binary"
+    real.mkdir(parents=True)
+    (real / "stale.txt").write_text("old run")
+    link = tmp_path / "out"
+    link.symlink_to(real, target_is_directory=True)
+    assert main(["quantize", "--model", str(float_dir), "--output-dir", str(link), "--overwrite"]) == 0
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert (real / "config.json").is_file() and not (real / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "store"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["binary"]
+
+
+def test_quantize_puts_back_the_output_a_killed_run_had_renamed_aside(float_dir, tmp_path, capsys):
+    """A run killed between its two renames leaves only the hidden old folder; the next run without --overwrite
+    must find it back in place and refuse to replace it, as if the killed run had never started."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    aside = tmp_path / f".out.{socket.gethostname()}.{dead_pid()}.0123abcd.old"
+    out.rename(aside)
+    assert main(["quantize", "--model", str(float_dir), "--output-dir", str(out)]) == 1
+    assert "not empty" in error_line(capsys, "quantize") and (out / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_evaluate_writes_the_json_record(packed_dir, dataset, tmp_path, capsys):
