@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+
+logger = logging.getLogger(__name__)
+
+# What a resume reads from a checkpoint, as Trainer._save_checkpoint writes it (transformers 5): the model (one
+# of these weight files), then optimizer, scheduler and RNG state, and trainer_state.json last. A checkpoint
+# missing one of them, or whose trainer_state.json does not parse, was interrupted while being written.
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_TRAINING_STATE = ("optimizer.pt", "scheduler.pt")
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +47,7 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, 
                        help="where the Trainer checkpoints go, as checkpoint-STEP folders (default: OUTPUT_DIR "
                             "followed by -checkpoints, a sibling, so that OUTPUT_DIR holds only what ships)")
     group.add_argument("--resume", action="store_true",
-                       help="continue from the last checkpoint, at its step and in its data order")
+                       help="continue from the newest complete checkpoint, at its step and in its data order")
     group.add_argument("--overwrite", action="store_true", help="delete earlier checkpoints first")
     group.add_argument("--max-steps", type=int, default=max_steps, help="optimizer steps (default %(default)s)")
     group.add_argument("--batch-size", type=int, default=16, help="utterances per batch and device (default 16)")
@@ -106,8 +116,9 @@ def training_arguments(args: argparse.Namespace, *, evaluate: bool) -> TrainingA
 
 
 def resume_checkpoint(args: argparse.Namespace) -> str | None:
-    """The checkpoint to resume from (``None`` for a fresh start). Refuses to train over earlier checkpoints unless
-    told to resume or overwrite, so that a forgotten ``--resume`` never silently restarts from step 0."""
+    """The checkpoint to resume from (``None`` for a fresh start): the newest complete one, skipping (and logging)
+    any a kill interrupted while it was being written. Refuses to train over earlier checkpoints unless told to
+    resume or overwrite, so that a forgotten ``--resume`` never silently restarts from step 0."""
     folder = checkpoint_dir(args)
     if args.overwrite:
         if args.resume:
@@ -117,13 +128,51 @@ def resume_checkpoint(args: argparse.Namespace) -> str | None:
         for checkpoint in folder.glob("checkpoint-*"):
             shutil.rmtree(checkpoint, ignore_errors=True)
         return None
-    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if args.resume:
-        if last is None:
-            raise SystemExit(f"--resume: no checkpoint-* folder in {folder}")
-        return last
-    if last is not None:
-        raise SystemExit(f"{folder} already holds {Path(last).name}: pass --resume to continue or --overwrite")
+    checkpoints = _checkpoints(folder)
+    if not args.resume:
+        if checkpoints:
+            raise SystemExit(f"{folder} already holds {checkpoints[0].name}: pass --resume to continue or --overwrite")
+        return None
+    skipped = []
+    for checkpoint in checkpoints:
+        problem = _incomplete(checkpoint)
+        if problem is None:
+            for name, why in skipped:
+                logger.warning("--resume: skipping %s, %s (interrupted while being written)", name, why)
+            logger.info("--resume: continuing from %s, the newest complete checkpoint in %s", checkpoint.name, folder)
+            return str(checkpoint)
+        skipped.append((checkpoint.name, problem))
+    if not skipped:
+        raise SystemExit(f"--resume: no checkpoint-* folder in {folder}")
+    reasons = "; ".join(f"{name}: {why}" for name, why in skipped)
+    raise SystemExit(f"--resume: no complete checkpoint in {folder} ({reasons}): pass --overwrite to start again")
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    """The ``checkpoint-STEP`` folders in ``folder``, newest (highest step) first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(match[1]), path) for path in folder.iterdir()
+             if (match := _CHECKPOINT.match(path.name)) and path.is_dir()]
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def _incomplete(checkpoint: Path) -> str | None:
+    """Why ``checkpoint`` cannot be resumed from (a file a resume needs is missing or cut short), or ``None``."""
+    if not any((checkpoint / name).is_file() for name in _WEIGHTS):
+        return "no model weights"
+    for name in _TRAINING_STATE:
+        if not (checkpoint / name).is_file():
+            return f"no {name}"
+    # rng_state.pth, or one rng_state_RANK.pth per process under DDP.
+    if not any(checkpoint.glob("rng_state*.pth")):
+        return "no rng_state.pth"
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+    except FileNotFoundError:
+        return "no trainer_state.json"
+    except (ValueError, KeyError, TypeError):
+        return "trainer_state.json cut short"
     return None
 
 

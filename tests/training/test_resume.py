@@ -4,7 +4,9 @@ learned scales, auxiliary CTC and distillation all in play)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -17,6 +19,7 @@ from training_helpers import MICRO_MODEL, QUIET, RECIPES, build_tiny_corpus, loa
 from transformers import TrainerCallback
 
 from hf_binarize.training import TransducerTrainer
+from hf_binarize.training.cli import resume_checkpoint
 
 pytestmark = needs_espeak
 STEPS, KILLED_AFTER = 8, 4
@@ -142,3 +145,44 @@ def test_a_killed_ddp_run_resumes_where_it_stopped(corpus, tmp_path):
     # 12 utterances, 2 per batch, 2 processes: 3 steps an epoch, step 5 is mid-epoch in epoch 1.
     assert whole["global_step"] == resumed["global_step"] == STEPS and resumed["epoch"] > 2
     assert losses(resumed) == pytest.approx(losses(whole), rel=1e-5)
+
+
+def test_resume_skips_a_checkpoint_killed_while_being_written(corpus, tmp_path, monkeypatch, caplog):
+    """A kill after the model of checkpoint 8 was saved, before its optimizer, scheduler, RNG and trainer state:
+    --resume continues from checkpoint 4, says why it skipped checkpoint 8, and ends with the batches and losses of
+    an uninterrupted run."""
+    module = load_recipe("train_float")
+    argv = ["--data", str(corpus), *SCHEDULE, *RECIPE_OPTIONS["train_float"]]
+
+    class KilledWhileSaving(TransducerTrainer):
+        def _save_optimizer_and_scheduler(self, output_dir):
+            if self.state.global_step == STEPS:
+                raise Killed
+            super()._save_optimizer_and_scheduler(output_dir)
+
+    reference_batches: list = []
+    monkeypatch.setattr(module, "TransducerTrainer", recording_trainer(None, reference_batches))
+    reference = module.main([*argv, "--output-dir", str(tmp_path / "whole")])
+
+    monkeypatch.setattr(module, "TransducerTrainer", KilledWhileSaving)
+    with pytest.raises(Killed):
+        module.main([*argv, "--output-dir", str(tmp_path / "killed")])
+    half = tmp_path / "killed-checkpoints" / f"checkpoint-{STEPS}"
+    assert (half / "model.safetensors").is_file() and not (half / "trainer_state.json").exists()
+
+    batches: list = []
+    monkeypatch.setattr(module, "TransducerTrainer", recording_trainer(None, batches))
+    with caplog.at_level(logging.INFO, logger="hf_binarize"):
+        resumed = module.main([*argv, "--output-dir", str(tmp_path / "killed"), "--resume"])
+    assert f"checkpoint-{KILLED_AFTER}" in caplog.text and f"checkpoint-{STEPS}" in caplog.text
+    assert resumed.state.global_step == STEPS
+    assert batches == reference_batches[KILLED_AFTER:]
+    expected, got = steps_of(reference), steps_of(resumed)
+    for step in range(KILLED_AFTER + 1, STEPS + 1):
+        assert got[step]["loss"] == pytest.approx(expected[step]["loss"], rel=1e-5), step
+    assert json.loads((half / "trainer_state.json").read_text())["global_step"] == STEPS
+    # A kill while the trainer state itself was written (the Trainer writes it last, in place) cuts it short.
+    (half / "trainer_state.json").write_text((half / "trainer_state.json").read_text()[:100])
+    options = argparse.Namespace(output_dir=str(tmp_path / "killed"), checkpoint_dir=None, resume=True,
+                                 overwrite=False)
+    assert resume_checkpoint(options) == str(half.with_name(f"checkpoint-{KILLED_AFTER}"))
