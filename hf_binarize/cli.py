@@ -8,16 +8,18 @@
     hf-binarize make-dataset --out corpus --hours 2
 
 ``hf-binarize COMMAND --help`` lists a command's options. A problem with what was passed (a missing folder or
-column, a model of the wrong kind, an unreachable Hub) ends the command with one line, ``hf-binarize COMMAND:
-error: ...``, and exit status 1; anything else is a bug and raises with its traceback.
+column, a model of the wrong kind, an unreachable Hub, a full disk) ends the command with one line,
+``hf-binarize COMMAND: error: ...``, and exit status 1; anything else is a bug and raises with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,11 +57,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except _USER_ERRORS as error:
-        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    except Exception as error:
+        message = _storage_problem(error)
+        if message is None:
+            if not isinstance(error, _USER_ERRORS):
+                raise
+            message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         print(f"{PROG} {args.command}: error: {message or type(error).__name__}", file=sys.stderr)
         return 1
     return 0
+
+
+# A write that failed for lack of room or of a writable disk, and its fix.
+_STORAGE_FIXES = {errno.ENOSPC: "free some space or write elsewhere",
+                  errno.EDQUOT: "free some space or write elsewhere",
+                  errno.EROFS: "write to a writable folder"}
+
+
+def _storage_problem(error: Exception) -> str | None:
+    """The one-line message for a write that failed because the disk is full, over quota or read-only, else
+    ``None``. safetensors writes in Rust and raises its own error, the OS error only in its message, as
+    ``(os error 28)``."""
+    code = error.errno if isinstance(error, OSError) else None
+    if code is None and (match := re.search(r"\(os error (\d+)\)", str(error))):
+        code = int(match[1])
+    if code not in _STORAGE_FIXES:
+        return None
+    where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+    return f"{os.strerror(code)}{where}: {_STORAGE_FIXES[code]}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,9 @@ record checked against independent computations, one-line errors for bad input, 
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -17,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_model
-from transformers import AutoModelForRNNT, AutoProcessor
+from safetensors import SafetensorError
+from transformers import AutoModelForRNNT, AutoProcessor, ProcessorMixin, modeling_utils
 
 import hf_binarize
 from hf_binarize.cli import build_parser, main
@@ -206,6 +209,30 @@ def test_quantize_puts_back_the_output_a_killed_run_had_renamed_aside(float_dir,
     assert main(["quantize", "--model", str(float_dir), "--output-dir", str(out)]) == 1
     assert "not empty" in error_line(capsys, "quantize") and (out / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("failing", ["model", "processor"])
+def test_quantize_on_a_full_disk_is_one_line_and_keeps_the_old_output(failing, float_dir, tmp_path, monkeypatch,
+                                                                      capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+
+    if failing == "model":
+        # What safetensors raised when its file filled a 64 KiB tmpfs.
+        def full(*args, **kwargs):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+        monkeypatch.setattr(modeling_utils, "safe_save_file", full)
+    else:
+        def full(self, folder, *args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(folder) / "processor_config.json"))
+
+        monkeypatch.setattr(ProcessorMixin, "save_pretrained", full)
+    assert main(["quantize", "--model", str(float_dir), "--output-dir", str(out), "--overwrite"]) == 1
+    line = error_line(capsys, "quantize")
+    assert os.strerror(errno.ENOSPC) in line and "free some space" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "keep.txt").read_text() == "mine"
 
 
 def dead_pid() -> int:
