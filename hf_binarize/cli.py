@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run(args)
     except Exception as error:
-        message = _storage_problem(error)
+        message = _storage_problem(error) or _missing_dependency(error)
         if message is None:
             if not isinstance(error, _USER_ERRORS):
                 raise
@@ -85,6 +85,24 @@ def _storage_problem(error: Exception) -> str | None:
         return None
     where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
     return f"{os.strerror(code)}{where}: {_STORAGE_FIXES[code]}"
+
+
+# The optional dependencies, by the top-level module an ImportError names, and what installs them (accelerate,
+# which transformers' Trainer needs, is in no extra).
+_INSTALLS = {"datasets": "hf-binarize[data]", "pyarrow": "hf-binarize[data]", "soundfile": "hf-binarize[data]",
+             "scipy": "hf-binarize[data]", "matplotlib": "hf-binarize[cards]", "huggingface_hub": "hf-binarize[cards]",
+             "peft": "hf-binarize[peft]", "accelerate": "accelerate"}
+
+
+def _missing_dependency(error: Exception) -> str | None:
+    """The one-line message for an optional dependency that is not installed, else ``None``. transformers' lazy
+    imports and :mod:`hf_binarize.cards` re-raise the ImportError naming the module as the cause of their own."""
+    while isinstance(error, ImportError):
+        module = (error.name or "").split(".")[0]
+        if module in _INSTALLS:
+            return f"{module} is not installed: pip install '{_INSTALLS[module]}'"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

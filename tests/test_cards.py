@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 
 import pytest
 from huggingface_hub import ModelCard
@@ -20,6 +21,7 @@ from hf_binarize.cards import (
     summary_table,
     write_cards,
 )
+from hf_binarize.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -325,3 +327,13 @@ def test_command_line(tmp_path, results, capsys):
     assert str(tmp_path / "out" / "README.md") in printed
     assert (tmp_path / "out" / "binary-all" / "README.md").is_file()
     assert len(printed) == 1 + 2 + 4 * 3
+
+
+def test_command_line_without_matplotlib_is_one_line(tmp_path, results, monkeypatch, capsys):
+    # Importing matplotlib (or any of its modules, some perhaps imported already) fails, as where it is not installed.
+    for name in [name for name in sys.modules if name.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    write_json(tmp_path, results)
+    assert main(["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err == "hf-binarize card: error: matplotlib is not installed: pip install 'hf-binarize[cards]'\n"

@@ -235,6 +235,21 @@ def test_quantize_on_a_full_disk_is_one_line_and_keeps_the_old_output(failing, f
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize(("missing", "install"), [("datasets", "hf-binarize[data]"),
+                                                   ("soundfile", "hf-binarize[data]"),
+                                                   ("accelerate", "accelerate")])
+def test_evaluate_without_an_optional_dependency_is_one_line(missing, install, float_dir, dataset):
+    """A new process in which importing ``missing`` fails, as it does where it is not installed."""
+    script = (f"import sys; sys.modules[{missing!r}] = None\n"
+              "from hf_binarize.cli import main\n"
+              f"sys.exit(main(['evaluate', '--model', {str(float_dir)!r}, '--dataset', {str(dataset)!r}]))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).parents[1])
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert lines == [f"hf-binarize evaluate: error: {missing} is not installed: pip install '{install}'"]
+
+
 def dead_pid() -> int:
     """The id of a process that has ended."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
