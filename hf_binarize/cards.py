@@ -410,7 +410,21 @@ def _results_section(rows: dict[str, dict], base: dict[str, dict], baseline: str
             else:
                 cells += [f"not evaluated on {split}", "n/a"]
         lines.append("| " + " | ".join(cells) + " |")
+    # Evaluations before hf-binarize recorded its skips have no "skipped": nothing can be said of them.
+    left_out = [f"* {split}: {_left_out(r)}" for split, r in rows.items() if r.get("skipped")]
+    if left_out:
+        lines += ["", "Utterances of the split left out of these scores:", "", *left_out]
     return lines
+
+
+def _left_out(result: dict) -> str:
+    """``result["skipped"]`` (utterances per reason) in words, e.g. ``3 utterances: 2 longer than 30.0 s (the
+    evaluation's --max-duration), 1 unreadable_audio``."""
+    skipped = result["skipped"]
+    total = sum(skipped.values())
+    reasons = [f"{count:,} longer than {result.get('max_duration')} s (the evaluation's --max-duration)"
+               if reason == "too_long" else f"{count:,} {reason}" for reason, count in sorted(skipped.items())]
+    return f"{total:,} utterance{'s' if total != 1 else ''}: {', '.join(reasons)}"
 
 
 def _size_section(size: dict) -> list[str]:

@@ -228,8 +228,9 @@ Greedy WER and CER of a transducer checkpoint (float, QAT or packed) on one spli
 the code that scores models during training; its size (weights in memory by precision, folder on disk); and its
 decode speed: the real-time factor, wall seconds of the whole transcription divided by seconds of audio (the
 prepared audio: feature frames times the feature extractor's hop, i.e. each utterance rounded down to a whole hop,
-10 ms for Parakeet). Utterances that cannot be used (unreadable or silent audio, empty transcript) are skipped
-and counted in the log; with none left, the command fails."""
+10 ms for Parakeet). Utterances longer than --max-duration and those that cannot be used (unreadable or silent
+audio, empty transcript) are skipped, counted in the summary, the JSON record and the log; with none left, the
+command fails."""
 
 
 def _add_evaluate(commands: argparse._SubParsersAction) -> None:
@@ -247,6 +248,8 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
                         help="utterances per generate call (default %(default)s)")
     parser.add_argument("--threads", type=_positive_int,
                         help="torch CPU threads while decoding (default: torch's default, the cores it sees)")
+    parser.add_argument("--max-duration", type=_max_duration, default=30.0, metavar="SECONDS",
+                        help="skip utterances longer than this, counting them; 'none' scores all (default 30)")
     parser.add_argument("--variant", help="the model's name in the results (default: the model folder's name)")
     parser.add_argument("--samples", type=_non_negative_int, default=3,
                         help="reference/hypothesis pairs to print (default %(default)s)")
@@ -263,7 +266,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     transducer_config(args.model)
     result = evaluate_model(args.model, args.dataset, split=args.split, audio_column=args.audio_column,
                             text_column=args.text_column, limit=args.limit, batch_size=args.batch_size,
-                            threads=args.threads, variant=args.variant, progress=True)
+                            threads=args.threads, variant=args.variant, max_duration=args.max_duration,
+                            progress=True)
     print(result)
     if args.samples > 0:
         print(result.transcripts.samples(args.samples))
@@ -276,6 +280,15 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _max_duration(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds or 'none', got {text}")
     return value
 
 

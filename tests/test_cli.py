@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from transformers import AutoModelForRNNT, AutoProcessor, ProcessorMixin, modeling_utils
 
 import hf_binarize
+from hf_binarize import cards
 from hf_binarize.cli import build_parser, main
 from hf_binarize.data.text import cer, wer
 from hf_binarize.size import folder_size, size_report
@@ -38,8 +39,8 @@ RATE = 16000
 UTTERANCES = {"a.wav": (0.6, "the cat sat"), "b.wav": (0.8, "a dog ran home"), "c.wav": (1.0, "blue sky"),
               "d.wav": (0.5, "red fox")}
 SCHEMA = {
-    "variant": str, "model": str, "dataset": str, "split": str, "utterances": int, "wer": float, "cer": float,
-    "word_errors": int, "words": int,
+    "variant": str, "model": str, "dataset": str, "split": str, "utterances": int, "max_duration": float,
+    "skipped": dict, "wer": float, "cer": float, "word_errors": int, "words": int,
     "size": {"params": int, "weight_bytes": int, "folder_bytes": int, "bits_per_param": float,
              "compression_vs_fp32": float, "precision": {"binary": int, "int8": int, "float": int}},
     "speed": {"audio_seconds": float, "decode_seconds": float, "rtf": float, "threads": int},
@@ -298,6 +299,43 @@ def test_evaluate_writes_the_json_record(packed_dir, dataset, tmp_path, capsys):
     args = build_parser().parse_args(argv[1:])
     assert (args.model, args.dataset, args.split, args.threads, args.batch_size) == (
         str(packed_dir), str(dataset), "test", 1, 2)
+
+
+def test_evaluate_leaves_out_utterances_over_30_s_and_says_so(float_dir, tmp_path, capsys):
+    generator = np.random.default_rng(1)
+    audio = {name: (0.3 * generator.standard_normal(round(seconds * RATE))).astype(np.float32)
+             for name, seconds in (("short.wav", 0.5), ("long.wav", 30.5))}
+    data = write_audiofolder(tmp_path / "speech", audio, {"short.wav": "a cat", "long.wav": "a very long talk"})
+    record = tmp_path / "result.json"
+    assert main(["evaluate", "--model", str(float_dir), "--dataset", str(data), "--samples", "0",
+                 "--json", str(record)]) == 0
+    result = json.loads(record.read_text())
+    assert (result["utterances"], result["skipped"], result["max_duration"]) == (1, {"too_long": 1}, 30.0)
+    assert result["words"] == 2
+    assert "skipped 1 utterance (too_long=1: longer than 30.0 s)" in capsys.readouterr().out
+    card = str(cards.model_card(cards.load_results([str(record)]), result["variant"], baseline=result["variant"]))
+    assert "1 utterance: 1 longer than 30.0 s (the evaluation's --max-duration)" in card
+
+
+def test_evaluate_max_duration_option(float_dir, dataset, tmp_path, capsys):
+    record = tmp_path / "result.json"
+    common = ["evaluate", "--model", str(float_dir), "--dataset", str(dataset), "--samples", "0", "--variant", "float",
+              "--json", str(record)]
+    # UTTERANCES last 0.6, 0.8, 1.0 and 0.5 s.
+    assert main([*common, "--max-duration", "0.7"]) == 0
+    result = json.loads(record.read_text())
+    assert (result["utterances"], result["skipped"], result["max_duration"]) == (2, {"too_long": 2}, 0.7)
+    assert result["words"] == 5  # "the cat sat", "red fox"
+    assert "skipped 2 utterances (too_long=2: longer than 0.7 s)" in capsys.readouterr().out
+    assert build_parser().parse_args(shlex.split(result["command"])[1:]).max_duration == 0.7
+    card = str(cards.model_card(cards.load_results([str(record)]), "float"))
+    assert "* test: 2 utterances: 2 longer than 0.7 s" in card
+
+    assert main([*common, "--max-duration", "none"]) == 0
+    result = json.loads(record.read_text())
+    assert (result["utterances"], result["skipped"], result["max_duration"]) == (4, {}, None)
+    assert "skipped" not in capsys.readouterr().out
+    assert "left out" not in str(cards.model_card(cards.load_results([str(record)]), "float"))
 
 
 def test_the_training_alias_scores_a_float_model_as_transcribe_does(float_dir, dataset, tmp_path):

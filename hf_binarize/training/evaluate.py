@@ -16,7 +16,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,11 @@ from ..atomic import write_atomically
 from ..data.dataset import BadExampleError, SpeechPreparer
 from ..size import SizeReport, size_report
 from .evaluation import Transcripts, transcribe
-from .splits import load_split, prepare_split
+from .splits import load_split
+
+# Utterances longer than this many seconds are left out of a score unless told otherwise (--max-duration): the
+# limit the training preparer applies, and the one every score had before the option existed.
+MAX_DURATION = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Evaluation:
     decode_seconds: float
     threads: int
     command: str
+    max_duration: float | None = MAX_DURATION
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def rtf(self) -> float:
@@ -67,6 +73,7 @@ class Evaluation:
         return {
             "variant": self.variant, "model": self.model, "dataset": self.dataset, "split": self.split,
             "utterances": len(self.transcripts.references),
+            "max_duration": self.max_duration, "skipped": dict(self.skipped),
             "wer": float(word.rate), "cer": float(character.rate),
             "word_errors": word.errors, "words": word.reference_length,
             "size": {"params": size.total_params, "weight_bytes": size.total_bytes, "folder_bytes": size.folder_bytes,
@@ -96,13 +103,22 @@ class Evaluation:
             f"{size.folder_bytes:,} bytes on disk",
             f"  speed  RTF {self.rtf:.4f}: {self.decode_seconds:.2f} s to decode {self.audio_seconds:.2f} s of audio "
             f"with {self.threads} thread{'s' if self.threads > 1 else ''}",
+            *([f"  skipped {self.describe_skipped()}"] if self.skipped else []),
         ])
+
+    def describe_skipped(self) -> str:
+        """The utterances left out of the score and why, e.g. ``2 utterances (too_long=2: longer than 30.0 s)``."""
+        total = sum(self.skipped.values())
+        reasons = ", ".join(
+            f"{reason}={count}" + (f": longer than {self.max_duration} s" if reason == "too_long" else "")
+            for reason, count in sorted(self.skipped.items()))
+        return f"{total:,} utterance{'s' if total != 1 else ''} ({reasons})"
 
 
 def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, split: str = "test",
                    audio_column: str = "audio", text_column: str = "text", limit: int | None = None,
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
-                   progress: bool = False) -> Evaluation:
+                   max_duration: float | None = MAX_DURATION, progress: bool = False) -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
     :func:`hf_binarize.data.dataset.load_speech_dataset` reads), cut to its first ``limit`` utterances.
 
@@ -111,37 +127,40 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
     ``transcribe`` call with ``threads`` torch threads (default: the current count, which is restored afterwards)
     against the seconds of prepared audio (feature frames times the feature extractor's hop: each utterance
     rounded down to a whole hop). ``variant`` names the model in the results (default: its folder's name);
-    ``progress`` shows a progress bar. Utterances that cannot be used are skipped (and counted in the log); raises
-    ``ValueError`` when none is left.
+    ``progress`` shows a progress bar. Utterances longer than ``max_duration`` seconds (``None``: no limit) and
+    those that cannot be used are skipped, and counted in the result and the log; raises ``ValueError`` when none
+    is left.
     """
     threads = threads or torch.get_num_threads()
     variant = variant or os.path.basename(os.path.normpath(str(model)))
     command = ["evaluate", "--model", str(model), "--dataset", str(dataset), "--split", split,
                "--audio-column", audio_column, "--text-column", text_column,
                *(["--limit", str(limit)] if limit is not None else []),
-               "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant]
+               "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
+               "--max-duration", "none" if max_duration is None else str(max_duration)]
     processor = AutoProcessor.from_pretrained(model)
     network = AutoModelForRNNT.from_pretrained(model)
     return score_model(network, processor, dataset, split=split, audio_column=audio_column,
                        text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
                        variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),
-                       command="hf-binarize " + shlex.join(command), progress=progress)
+                       command="hf-binarize " + shlex.join(command), max_duration=max_duration, progress=progress)
 
 
 def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.PathLike, *, split: str,
                 audio_column: str, text_column: str, limit: int | None, batch_size: int, threads: int,
                 variant: str, model_name: str, size: SizeReport, command: str,
-                progress: bool = False) -> Evaluation:
+                max_duration: float | None = MAX_DURATION, progress: bool = False) -> Evaluation:
     """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
     has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
     columns = {"audio_column": audio_column, "text_column": text_column}
     raw = load_split(dataset, split, limit=limit, **columns)
     if len(raw) == 0:
         raise ValueError(f"{dataset} [{split}] has no utterances")
-    examples = prepare_split(raw, split, processor, **columns)
+    preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
+    examples = preparer.prepare(raw, desc=f"preparing {split}")
     if len(examples) == 0:
         raise ValueError(f"none of the {len(raw)} utterances of {dataset} [{split}] can be used, "
-                         f"{_first_problem(raw, processor, columns)}: check the audio files and the transcripts")
+                         f"{_first_problem(raw, preparer)}: check the audio files and the transcripts")
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -155,13 +174,13 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     audio_seconds = sum(examples["length"]) * extractor.hop_length / extractor.sampling_rate
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
-                      command=command)
+                      command=command, max_duration=max_duration, skipped=dict(preparer.skipped))
 
 
-def _first_problem(raw: Any, processor: Any, columns: dict[str, str]) -> str:
+def _first_problem(raw: Any, preparer: SpeechPreparer) -> str:
     """Why the first utterance was skipped, as an example (the log counts every reason)."""
     try:
-        SpeechPreparer.from_processor(processor, **columns).prepare_example(raw[0], 0)
+        preparer.prepare_example(raw[0], 0)
     except BadExampleError as error:
         return f"e.g. {error}"
     return "see the log for why"
