@@ -17,6 +17,11 @@ Inputs are float32, bfloat16 or float16; the kernel computes in float32 and retu
 and float16 inputs come out more accurate than from the reference, which rounds the weight to the input's dtype.
 Scales and offsets may be float32, float16 or bfloat16. ``group_size`` must be a multiple of 8 unless there is a
 single group per row; other cases (and empty inputs) run the reference.
+
+Sums accumulate in float32, as in a dense float32 matmul (and the reference): outputs are finite and accurate while
+``|x| @ (|scale| + |offset|).T + |bias|`` stays below the float32 maximum (about 3.4e38). Beyond it partial sums
+may overflow to inf or NaN even where the exact product is finite; float64 accumulation would halve the speed
+for inputs no speech model produces.
 """
 
 from __future__ import annotations

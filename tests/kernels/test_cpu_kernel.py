@@ -285,3 +285,17 @@ def test_buffers_of_another_dtype_or_size_raise_before_reaching_native_code():
     for bad in (y.double(), y[:, :2], y.T, y[:3]):
         with pytest.raises(RuntimeError, match="native kernel: y is"):
             cpu._check_buffers(y=(bad, torch.float32, 12))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("m", [5, 600])
+def test_inputs_near_float32_max_within_the_documented_range(isa, m):
+    # Documented range: |x| @ (|scale| + |offset|).T + |bias| below the float32 maximum. Here it reaches half of it,
+    # with single inputs of about 1e36: lookup tables and float32 partial sums must not overflow.
+    x, packed, scale, offset, bias, k, group_size = make_case(m, 24, 200, 64, centred=True, scale_dtype=torch.float32)
+    case = (x, packed, scale, offset, bias * 1e36, k, group_size)
+    _, bound = reference(*case)
+    case = (x * (0.5 * torch.finfo(torch.float32).max / bound.max().item()), *case[1:])
+    y = cpu.native_binary_linear(*case, isa=isa)
+    assert torch.isfinite(y).all()
+    assert_close(y, *case)
