@@ -95,14 +95,11 @@ class PackedModule(nn.Module):
 
     def check_tensors(self, module_name: str, from_checkpoint: bool = False) -> None:
         """Raise ``ValueError`` naming the tensor if a stored tensor is missing, has the wrong shape or dtype, or
-        (scales, offsets) holds NaN or inf.
+        holds NaN or inf.
 
         ``from_checkpoint``: the module was just filled by transformers' loader, which flags every tensor it read
         (``_is_hf_initialized``); an unflagged tensor was absent from the checkpoint and holds garbage.
         """
-        # Scales and offsets multiply every weight of their group: one NaN or inf there makes whole outputs NaN.
-        companions = {name + suffix for name in self._matrices for suffix in self.fmt.spec(*self._matrices[name])
-                      if suffix}
         for name, (shape, dtype) in self.expected_tensors().items():
             tensor = getattr(self, name)
             where = f"{module_name}.{name}" if module_name else name
@@ -114,7 +111,8 @@ class PackedModule(nn.Module):
                 raise ValueError(f"{where} has dtype {tensor.dtype}, expected {dtype}{_FIX}")
             if dtype is None and not tensor.is_floating_point():
                 raise ValueError(f"{where} has dtype {tensor.dtype}, expected a floating point dtype{_FIX}")
-            if name in companions and not torch.isfinite(tensor).all():
+            # A NaN or inf scale, offset or bias makes whole output channels NaN: corruption, not a trained value.
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                 raise ValueError(f"{where} holds NaN or inf{_FIX}")
 
     def _matmul(self, name: str, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
