@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from . import ops
-from .int8 import dequantize_int8, fake_quantize_int8, quantize_int8
+from .int8 import INT8_FORMAT, dequantize_int8, fake_quantize_int8, quantize_int8
 from .packing import (
     PACKING_FORMAT,
     binarize,
@@ -89,7 +89,7 @@ class Int8Format:
     scale_dtype: torch.dtype = torch.float16
 
     method = "int8"
-    name = "int8-flat-v2"
+    name = INT8_FORMAT
 
     def spec(self, out_features: int, in_features: int) -> dict[str, TensorSpec]:
         return {"": ((out_features * in_features,), torch.int8), "_scale": ((out_features, 1), self.scale_dtype)}

@@ -30,7 +30,7 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uin
 CONFIG_CHANGES = [
     ("group_size", None), ("group_size", 8), ("group_size", 32), ("group_size", 12), ("group_size", "16"),
     ("centred", True), ("scale_dtype", "float32"), ("scale_dtype", "bfloat16"), ("scale_dtype", "int8"),
-    ("packing_format", "sign-msb-v1"), ("module_overrides", {}), ("mode", "qat"), ("quant_method", "bogus"),
+    ("packing_format", "sign-msb-v1"), ("int8_format", "int8-per-channel-v1"), ("module_overrides", {}), ("mode", "qat"), ("quant_method", "bogus"),
     ("module_types", ["linear", "conv1d"]), ("quantization_config", None),
 ]
 

@@ -138,6 +138,7 @@ def test_save_and_reload_is_bit_identical(kind, packed, tmp_path):
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())["quantization_config"]
     assert config["quant_method"] == "hf_binarize" and config["packing_format"] == PACKING_FORMAT
+    assert config["int8_format"] == "int8-flat-v2"
     reloaded = load(kind, tmp_path)
     before, after = model.state_dict(), reloaded.state_dict()
     assert before.keys() == after.keys()
