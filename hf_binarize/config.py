@@ -10,6 +10,7 @@ import torch
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from .formats import BinaryFormat, Int8Format, WeightFormat
+from .int8 import INT8_FORMAT
 from .packing import PACKING_FORMAT
 
 QUANT_METHOD = "hf_binarize"
@@ -44,6 +45,8 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         compute_dtype: dtype the packed matmuls run in; ``None`` runs them in the input's dtype.
         packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.packing`). Stored so a
             checkpoint says how to read it.
+        int8_format: the int8 layout; only ``"int8-flat-v2"`` exists (see :class:`hf_binarize.Int8Format`; folders
+            of ``int8-per-channel-v1``, from before the field existed, load too).
         mode: ``"packed"`` stores packed weights for inference; ``"qat"`` keeps latent float weights that every
             forward quantizes (straight-through gradients) for quantization-aware training, until
             :func:`hf_binarize.freeze` packs them.
@@ -61,6 +64,7 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         scale_dtype: str = "float16",
         compute_dtype: str | None = None,
         packing_format: str = PACKING_FORMAT,
+        int8_format: str = INT8_FORMAT,
         mode: str = "packed",
         learnable_scales: bool = False,
         **kwargs: Any,
@@ -82,6 +86,7 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         self.scale_dtype = scale_dtype
         self.compute_dtype = compute_dtype
         self.packing_format = packing_format
+        self.int8_format = int8_format
         self.mode = mode
         self.learnable_scales = learnable_scales
         self.post_init()
@@ -107,6 +112,11 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         if self.packing_format != PACKING_FORMAT:
             raise ValueError(
                 f"packing_format {self.packing_format!r} is not known to this hf_binarize (it reads {PACKING_FORMAT!r}); "
+                "upgrade hf_binarize"
+            )
+        if self.int8_format != INT8_FORMAT:
+            raise ValueError(
+                f"int8_format {self.int8_format!r} is not known to this hf_binarize (it reads {INT8_FORMAT!r}); "
                 "upgrade hf_binarize"
             )
         for name in ("modules_to_not_convert",):
@@ -159,6 +169,7 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
             "scale_dtype": self.scale_dtype,
             "compute_dtype": self.compute_dtype,
             "packing_format": self.packing_format,
+            "int8_format": self.int8_format,
             "mode": self.mode,
             "learnable_scales": self.learnable_scales,
         }

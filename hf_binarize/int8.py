@@ -11,6 +11,8 @@ import torch
 from .packing import to_scale_dtype
 
 INT8_MAX = 127
+# The stored layout, written into config.json (``quantization_config.int8_format``): ``[N, K]`` stored flat.
+INT8_FORMAT = "int8-flat-v2"
 
 
 def quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.float16) -> tuple[torch.Tensor, torch.Tensor]:

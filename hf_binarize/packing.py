@@ -58,7 +58,8 @@ def pack_signs(positive: torch.Tensor) -> torch.Tensor:
     padded = torch.zeros(rows, packed_width(cols) * 8, dtype=torch.int32, device=positive.device)
     padded[:, :cols] = positive
     weights = _BIT_WEIGHTS.to(positive.device)
-    return (padded.view(rows, -1, 8) * weights).sum(-1).to(torch.uint8)
+    # Explicit sizes, not -1: a view with zero rows cannot infer a dimension.
+    return (padded.view(rows, packed_width(cols), 8) * weights).sum(-1).to(torch.uint8)
 
 
 def unpack_signs(packed: torch.Tensor, in_features: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -71,7 +72,7 @@ def unpack_signs(packed: torch.Tensor, in_features: int, dtype: torch.dtype = to
         )
     shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
     bits = (packed.unsqueeze(-1) >> shifts) & 1
-    bits = bits.reshape(*packed.shape[:-1], -1)[..., :in_features]
+    bits = bits.reshape(*packed.shape[:-1], packed.shape[-1] * 8)[..., :in_features]
     return bits.to(dtype) * 2 - 1
 
 

@@ -33,7 +33,7 @@ def test_defaults_binarize_linear_conv_lstm_with_per_channel_fp16_scales():
     assert config.module_types == ["linear", "conv1d", "lstm"]
     assert config.group_size is None and config.centred is False
     assert config.format_for("binary") == BinaryFormat(None, False, torch.float16)
-    assert config.packing_format == PACKING_FORMAT
+    assert config.packing_format == PACKING_FORMAT and config.int8_format == "int8-flat-v2"
 
 
 def test_round_trips_through_dict_and_json(tmp_path):
@@ -89,6 +89,7 @@ def test_format_for_applies_override_scale_options():
         ({"scale_dtype": "float8"}, "scale_dtype"),
         ({"compute_dtype": "int8"}, "compute_dtype"),
         ({"packing_format": "sign-msb-v9"}, "packing_format"),
+        ({"int8_format": "int8-per-channel-v9"}, "int8_format"),
         ({"modules_to_not_convert": [""]}, "modules_to_not_convert"),
         ({"modules_to_not_convert": ["joint("]}, "not a valid regular expression"),
         ({"module_overrides": {"joint": "int4"}}, r"module_overrides\['joint'\]: method"),

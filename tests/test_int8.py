@@ -164,7 +164,7 @@ def test_scale_overflowing_float16_raises():
 @pytest.mark.parametrize("scale_dtype", SCALE_DTYPES)
 def test_int8_format_spec_and_bits(scale_dtype):
     fmt = Int8Format(scale_dtype)
-    expected = {"": ((5, 11), torch.int8), "_scale": ((5, 1), scale_dtype)}
+    expected = {"": ((5 * 11,), torch.int8), "_scale": ((5, 1), scale_dtype)}  # flat: no float weight has it
     assert fmt.spec(5, 11) == expected
     tensors = fmt.quantize(_weights((5, 11), seed=4))
     assert {k: (tuple(v.shape), v.dtype) for k, v in tensors.items()} == expected

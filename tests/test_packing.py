@@ -146,7 +146,7 @@ def test_worked_example_default_float16_scale():
 # --------------------------------------------------------------------------------------------------------------------
 
 bool_matrices = hnp.arrays(
-    dtype=np.bool_, shape=st.tuples(st.integers(1, 6), st.integers(1, 41)), elements=st.booleans()
+    dtype=np.bool_, shape=st.tuples(st.integers(0, 6), st.integers(0, 41)), elements=st.booleans()
 )
 
 
@@ -501,3 +501,11 @@ def test_binary_format_spec_and_bits(group_size, centred, scale_dtype):
     scale_bits = {torch.float32: 32, torch.bfloat16: 16, torch.float16: 16}[scale_dtype]
     per_group = scale_bits * (2 if centred else 1)
     assert fmt.bits_per_weight(in_features) == pytest.approx(1 + per_group / (group_size or in_features))
+
+
+@pytest.mark.parametrize("cols", [0, 5, 17])
+def test_pack_and_unpack_zero_rows(cols):
+    packed = pack_signs(torch.zeros(0, cols, dtype=torch.bool))
+    assert packed.dtype == torch.uint8 and packed.shape == (0, (cols + 7) // 8)
+    signs = unpack_signs(torch.zeros(0, (cols + 7) // 8, dtype=torch.uint8), cols)
+    assert signs.shape == (0, cols)

@@ -63,10 +63,20 @@ class BinaryHfQuantizer(HfQuantizer):
         return model
 
     def param_needs_quantization(self, model, param_name: str, **kwargs) -> bool:
-        if self.pre_quantized or self.quantization_config.mode == "qat":
+        if self.quantization_config.mode == "qat":
             return False
         module, tensor_name = _module_and_tensor(model, param_name)
+        if self.pre_quantized:
+            # True lets a tensor of an older layout past transformers' shape check (the only use of this answer
+            # for pre-quantized checkpoints); adopt_legacy_layout converts it and check_tensors checks every shape.
+            return isinstance(module, PackedModule) and module.is_legacy_tensor(tensor_name)
         return isinstance(module, PackedModule) and tensor_name in module.quantized_names
+
+    def get_new_dtype(self, converter, param, dtype: torch.dtype | None) -> torch.dtype | None:
+        """No cast into an integer tensor: transformers would turn a float tensor stored where packed bits or int8
+        weights belong into random signs or integers; kept as stored, check_tensors names its dtype instead."""
+        dtype = super().get_new_dtype(converter, param, dtype)
+        return None if dtype is not None and not dtype.is_floating_point else dtype
 
     def get_quantize_ops(self) -> ConversionOps:
         return _QuantizeOnLoad(self)
@@ -81,6 +91,7 @@ class BinaryHfQuantizer(HfQuantizer):
     def _process_model_after_weight_loading(self, model, **kwargs):
         for name, module in model.named_modules():
             if isinstance(module, PackedModule):
+                module.adopt_legacy_layout()
                 module.check_tensors(name, from_checkpoint=True)
             elif isinstance(module, QATModule) and module.learnable_scales:
                 alphas = [getattr(module, n + "_alpha") for n in module.quantized_names]

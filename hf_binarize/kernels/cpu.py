@@ -17,6 +17,11 @@ Inputs are float32, bfloat16 or float16; the kernel computes in float32 and retu
 and float16 inputs come out more accurate than from the reference, which rounds the weight to the input's dtype.
 Scales and offsets may be float32, float16 or bfloat16. ``group_size`` must be a multiple of 8 unless there is a
 single group per row; other cases (and empty inputs) run the reference.
+
+Sums accumulate in float32, as in a dense float32 matmul (and the reference): outputs are finite and accurate while
+``|x| @ (|scale| + |offset|).T + |bias|`` stays below the float32 maximum (about 3.4e38). Beyond it partial sums
+may overflow to inf or NaN even where the exact product is finite; float64 accumulation would halve the speed
+for inputs no speech model produces.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 import torch
 
 from ..ops import _binary_rows, _check_binary, _tiled_linear
-from ..packing import num_groups
+from ..packing import num_groups, packed_width
 from . import get_backend
 
 logger = logging.getLogger(__name__)
@@ -55,6 +60,19 @@ _GEMM_TILE_MIN_ROWS = 256
 
 _isa = os.environ.get("HF_BINARIZE_CPU_ISA", "auto")
 _isa_code: int | None = None  # _isa resolved, cached: resolving it takes several library calls
+_forked = False
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+# GNU OpenMP hangs in a forked child of a process that ran a parallel region (torch runs them on the same
+# threads). The library's own fork handler exists only once it is loaded, so a child forked before the first
+# packed op would hang; registered here, at import, every child runs the kernels on one thread.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
 
 
 @functools.cache
@@ -150,7 +168,7 @@ def native_binary_linear(
         if _isa_code is None:
             _isa_code = ISAS.index(get_isa())
         code = _isa_code
-    threads = torch.get_num_threads() if num_threads is None else num_threads
+    threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
     out_features = packed.shape[0]
     # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
     x2d = x.reshape(-1, in_features)
@@ -163,8 +181,19 @@ def native_binary_linear(
     if bias is not None and (bias.dtype != torch.float32 or not bias.is_contiguous()):
         bias = bias.to(torch.float32).contiguous()
     offset_ptr = None if offset is None else offset.data_ptr()
-    y = torch.empty(x2d.shape[0], out_features)
-    if x2d.shape[0] < GEMM_MIN_ROWS[ISAS[code]]:
+    # dtype given: without it the default dtype (bfloat16, float64...) decides and the kernel writes past the end.
+    y = torch.empty(x2d.shape[0], out_features, dtype=torch.float32)
+    m = x2d.shape[0]
+    per_row = num_groups(in_features, group_size)
+    _check_buffers(
+        x2d=(x2d, torch.float32, m * in_features),
+        packed=(packed, torch.uint8, out_features * packed_width(in_features)),
+        scale=(scale, None, out_features * per_row),
+        offset=(offset, None, out_features * per_row),
+        bias=(bias, torch.float32, out_features),
+        y=(y, torch.float32, m * out_features),
+    )
+    if m < GEMM_MIN_ROWS[ISAS[code]]:
         status = lib.hfb_binary_linear(
             x2d.data_ptr(), x2d.shape[0], in_features, packed.data_ptr(), out_features, scale.data_ptr(),
             scale_code, offset_ptr, offset_code, group_size, None if bias is None else bias.data_ptr(),
@@ -173,7 +202,8 @@ def native_binary_linear(
         _check(status)
     else:
         step = max(_GEMM_TILE_MIN_ROWS, _GEMM_TILE_ELEMENTS // in_features)
-        tile = torch.empty(min(step, out_features), in_features)
+        tile = torch.empty(min(step, out_features), in_features, dtype=torch.float32)
+        _check_buffers(tile=(tile, torch.float32, min(step, out_features) * in_features))
         for start in range(0, out_features, step):
             stop = min(start + step, out_features)
             _check(lib.hfb_dequantize(
@@ -187,6 +217,23 @@ def native_binary_linear(
     if x.dtype != torch.float32:
         y = y.to(x.dtype)
     return y.view(*x.shape[:-1], out_features) if x.dim() != 2 else y
+
+
+def _check_buffers(**buffers: tuple[torch.Tensor | None, torch.dtype | None, int]) -> None:
+    """Every tensor handed to the library as ``name=(tensor, dtype, elements)``: the C code trusts pointers, so a
+    buffer of another dtype, device, layout or size would be read or written out of bounds. ``None`` dtype: a
+    scale dtype (float32, float16, bfloat16); a ``None`` tensor is an absent optional one."""
+    for name, (tensor, dtype, elements) in buffers.items():
+        if tensor is None:
+            continue
+        dtypes = tuple(_DTYPE_CODES) if dtype is None else (dtype,)
+        if (tensor.dtype not in dtypes or tensor.device.type != "cpu" or not tensor.is_contiguous()
+                or tensor.numel() != elements):
+            raise RuntimeError(
+                f"hf_binarize native kernel: {name} is {tensor.dtype} on {tensor.device} with {tensor.numel()} elements"
+                f" (contiguous: {tensor.is_contiguous()}), expected contiguous {list(dtypes)} on cpu with {elements};"
+                " this is a bug in hf_binarize, please report it"
+            )
 
 
 def _check(status: int) -> None:

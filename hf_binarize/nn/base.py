@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..formats import WeightFormat
+from ..formats import Int8Format, WeightFormat
 from .qat import QATModule
+
+_FIX = "; the checkpoint is corrupted or was not written by this hf_binarize: save the model again"
 
 
 class PackedModule(nn.Module):
@@ -78,8 +80,22 @@ class PackedModule(nn.Module):
                 expected[name] = (tuple(buffer.shape), None)
         return expected
 
+    def is_legacy_tensor(self, name: str) -> bool:
+        """Whether checkpoint tensor ``name`` may arrive in a layout of an older format version (int8 ``[N, K]``)."""
+        return isinstance(self.fmt, Int8Format) and name in self._matrices
+
+    def adopt_legacy_layout(self) -> None:
+        """Flatten int8 matrices loaded from an ``int8-per-channel-v1`` checkpoint (``[N, K]``) to ``[N * K]``."""
+        for name in self._matrices:
+            tensor = getattr(self, name)
+            if self.is_legacy_tensor(name) and tuple(tensor.shape) == self._matrices[name]:
+                flat = tensor.reshape(-1)
+                flat._is_hf_initialized = getattr(tensor, "_is_hf_initialized", False)
+                setattr(self, name, flat)
+
     def check_tensors(self, module_name: str, from_checkpoint: bool = False) -> None:
-        """Raise ``ValueError`` naming the tensor if a stored tensor is missing or has the wrong shape or dtype.
+        """Raise ``ValueError`` naming the tensor if a stored tensor is missing, has the wrong shape or dtype, or
+        holds NaN or inf.
 
         ``from_checkpoint``: the module was just filled by transformers' loader, which flags every tensor it read
         (``_is_hf_initialized``); an unflagged tensor was absent from the checkpoint and holds garbage.
@@ -90,11 +106,14 @@ class PackedModule(nn.Module):
             if tensor.is_meta or (from_checkpoint and not getattr(tensor, "_is_hf_initialized", False)):
                 raise ValueError(f"{where} was not found in the checkpoint; the packed checkpoint is incomplete")
             if tuple(tensor.shape) != shape:
-                raise ValueError(f"{where} has shape {tuple(tensor.shape)}, expected {shape}")
+                raise ValueError(f"{where} has shape {tuple(tensor.shape)}, expected {shape}{_FIX}")
             if dtype is not None and tensor.dtype != dtype:
-                raise ValueError(f"{where} has dtype {tensor.dtype}, expected {dtype}")
+                raise ValueError(f"{where} has dtype {tensor.dtype}, expected {dtype}{_FIX}")
             if dtype is None and not tensor.is_floating_point():
-                raise ValueError(f"{where} has dtype {tensor.dtype}, expected a floating point dtype")
+                raise ValueError(f"{where} has dtype {tensor.dtype}, expected a floating point dtype{_FIX}")
+            # A NaN or inf scale, offset or bias makes whole output channels NaN: corruption, not a trained value.
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise ValueError(f"{where} holds NaN or inf{_FIX}")
 
     def _matmul(self, name: str, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         run_dtype = self.compute_dtype or x.dtype

@@ -11,7 +11,7 @@ from .base import PackedModule
 
 
 class PackedEmbedding(PackedModule):
-    """``nn.Embedding`` with int8 rows. Buffers: ``weight`` (int8 ``[V, D]``), ``weight_scale`` (``[V, 1]``)."""
+    """``nn.Embedding`` with int8 rows. Buffers: ``weight`` (int8 ``[V * D]``), ``weight_scale`` (``[V, 1]``)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, fmt: Int8Format, padding_idx: int | None = None,
                  compute_dtype: torch.dtype | None = None, dtype: torch.dtype = torch.float32):
@@ -25,7 +25,8 @@ class PackedEmbedding(PackedModule):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         dtype = self.compute_dtype or self.dtype
-        return F.embedding(ids, self.weight).to(dtype) * F.embedding(ids, self.weight_scale).to(dtype)
+        rows = self.weight.view(self.num_embeddings, self.embedding_dim)
+        return F.embedding(ids, rows).to(dtype) * F.embedding(ids, self.weight_scale).to(dtype)
 
     def dequantize(self) -> nn.Embedding:
         embedding = nn.Embedding(self.num_embeddings, self.embedding_dim, self.padding_idx, dtype=self.dtype)

@@ -15,7 +15,8 @@ def dense_weight(module: PackedModule, name: str) -> torch.Tensor:
     stored = getattr(module, name).cpu()
     scale = getattr(module, name + "_scale").double().cpu().numpy()
     if module.fmt.method == "int8":
-        return torch.from_numpy(stored.numpy().astype(np.float64) * scale)
+        # Stored flat, row-major ([N * K]).
+        return torch.from_numpy(stored.numpy().reshape(-1, in_features).astype(np.float64) * scale)
     signs = np.unpackbits(stored.numpy(), axis=1, bitorder="little")[:, :in_features].astype(np.float64) * 2 - 1
     group = module.fmt.group_size or in_features
     columns = np.arange(in_features) // group

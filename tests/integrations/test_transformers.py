@@ -138,6 +138,7 @@ def test_save_and_reload_is_bit_identical(kind, packed, tmp_path):
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())["quantization_config"]
     assert config["quant_method"] == "hf_binarize" and config["packing_format"] == PACKING_FORMAT
+    assert config["int8_format"] == "int8-flat-v2"
     reloaded = load(kind, tmp_path)
     before, after = model.state_dict(), reloaded.state_dict()
     assert before.keys() == after.keys()
@@ -281,19 +282,85 @@ def test_bad_packed_tensors_raise_naming_the_tensor(packed_folder, tmp_path, cha
         load("rnnt", folder)
 
 
-def test_loading_packed_checkpoint_without_import_fails_loudly(packed_folder):
-    """Without hf_binarize, transformers only warns about the unknown method: the packed weights must then fail on
-    shape, never load as garbage floats."""
+# Every stored layout. "int8" leaves the 1x1 convolutions float: their float weights are [N, K, 1], so int8 [N, K]
+# failed on shape even in int8-per-channel-v1, while Linear and LSTM weights had exactly the float shape.
+FORMATS = {
+    "binary": {},
+    "centred": {"centred": True},
+    "grouped": {"group_size": 16},
+    "int8": {"module_types": ["linear", "lstm"], "modules_to_not_convert": [r"encoder.layers.*.conv"],
+             "module_overrides": {".*": "int8"}},
+    "mixed": {"module_overrides": {"joint": "int8", "decoder.embedding": "int8",
+                                   "encoder.layers.0": {"method": "binary", "centred": True, "group_size": 16}}},
+}
+
+
+@pytest.fixture(scope="module")
+def format_folder(float_folder, tmp_path_factory):
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            path = tmp_path_factory.mktemp(f"packed-{name}")
+            load("rnnt", float_folder("rnnt"), quantization_config=BinaryQuantizationConfig(**FORMATS[name])
+                 ).save_pretrained(path)
+            cache[name] = path
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_loading_packed_checkpoint_without_import_fails_loudly(format_folder, name):
+    """Without hf_binarize, transformers only warns about the unknown method and loads the model unquantized: the
+    packed tensors must then fail on shape, never load as garbage floats."""
     code = (
         "import sys, transformers\n"
         "assert 'hf_binarize' not in sys.modules\n"
-        f"transformers.AutoModelForRNNT.from_pretrained({str(packed_folder)!r})\n"
+        f"transformers.AutoModelForRNNT.from_pretrained({str(format_folder(name))!r})\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TRANSFORMERS_VERBOSITY": "warning"})
     assert result.returncode != 0
     assert "hf_binarize" in result.stderr
     assert "mismatch" in result.stderr.lower()
+
+
+def test_int8_per_channel_v1_checkpoint_still_loads(format_folder, tmp_path):
+    """Folders written before int8 weights were stored flat hold them as int8[N, K]; they load into the new layout."""
+    folder = _copy_folder(format_folder("mixed"), tmp_path / "v1")
+    model = load("rnnt", format_folder("mixed"))
+    _rewrite(folder, lambda t: t.update({key: t[key].reshape(model.get_submodule(key.rpartition(".")[0])
+                                                             ._matrices[key.rpartition(".")[2]])
+                                         for key in t if t[key].dtype == torch.int8}))
+    old = load("rnnt", folder)
+    for module_name in ("joint.head", "decoder.embedding"):
+        module = old.get_submodule(module_name)
+        assert module.weight.shape == (module._matrices["weight"][0] * module._matrices["weight"][1],)
+        torch.testing.assert_close(dense_weight(module, "weight"), dense_weight(model.get_submodule(module_name), "weight"),
+                                   rtol=0, atol=0)
+    assert generate(old, "rnnt").tolist() == generate(model, "rnnt").tolist()
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "change", "message"),
+    [
+        ("binary", KEY, lambda t: t.to(torch.float32), rf"{KEY} has dtype torch.float32, expected torch.uint8"),
+        ("int8", KEY, lambda t: t.to(torch.float32), rf"{KEY} has dtype torch.float32, expected torch.int8"),
+        ("int8", KEY, lambda t: t.to(torch.uint8), rf"{KEY} has dtype torch.uint8, expected torch.int8"),
+        ("binary", KEY + "_scale", lambda t: t.index_put_((torch.tensor(0), torch.tensor(0)), torch.tensor(float("nan"),
+                                                                                                           dtype=t.dtype)),
+         rf"{KEY}_scale holds NaN or inf"),
+        ("centred", KEY + "_offset", lambda t: t.fill_(float("inf")), rf"{KEY}_offset holds NaN or inf"),
+        ("int8", KEY + "_scale", lambda t: -t / 0.0, rf"{KEY}_scale holds NaN or inf"),
+    ],
+    ids=["float-packed-bits", "float-int8", "uint8-int8", "nan-scale", "inf-offset", "inf-int8-scale"],
+)
+def test_wrong_dtype_or_non_finite_values_raise_naming_the_tensor(format_folder, tmp_path, name, key, change, message):
+    folder = _copy_folder(format_folder(name), tmp_path / "bad")
+    _rewrite(folder, lambda t: t.__setitem__(key, change(t[key].clone())))
+    with pytest.raises(ValueError, match=message):
+        load("rnnt", folder)
 
 
 def test_base_model_class_loads_packed_encoder(packed_folder):

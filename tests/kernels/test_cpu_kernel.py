@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -226,3 +228,76 @@ def test_concurrent_callers_and_forked_child():
     if pid == 0:
         os._exit(0 if torch.equal(cpu.native_binary_linear(*case, num_threads=2), expected) else 1)
     assert os.waitpid(pid, 0)[1] == 0
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter importing this checkout: a memory error or a hang must not take pytest down."""
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("default_dtype", ["bfloat16", "float16", "float64"])
+def test_default_dtype_does_not_change_kernel_buffers(tmp_path, default_dtype):
+    # Output buffers once took the default dtype while the C code wrote float32: heap corruption or NaN.
+    m_gemm = cpu.GEMM_MIN_ROWS[cpu.get_isa()]
+    cases = {m: make_case(m, 40, 200, 64, centred=True) for m in (5, m_gemm)}
+    torch.save(cases, tmp_path / "cases.pt")
+    code = f"""
+import torch, hf_binarize
+cases = torch.load({str(tmp_path / "cases.pt")!r})
+torch.set_default_dtype(torch.{default_dtype})
+torch.save({{m: torch.ops.hf_binarize.binary_linear(*case) for m, case in cases.items()}}, {str(tmp_path / "y.pt")!r})
+"""
+    result = run_python(code, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outputs = torch.load(tmp_path / "y.pt")
+    for m, case in cases.items():
+        assert_close(outputs[m], *case)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_child_forked_before_first_packed_op_does_not_hang(tmp_path):
+    # The library (and its own fork handler) loads at the first packed op; the fork comes before it here.
+    case = make_case(16, 300, 3000, 64, centred=True)
+    torch.save(case, tmp_path / "case.pt")
+    code = f"""
+import os, signal, torch, hf_binarize
+torch.set_num_threads(2)
+a = torch.randn(512, 512)
+(a @ a).sum()  # a parallel region on torch's OpenMP threads, before the fork
+case = torch.load({str(tmp_path / "case.pt")!r})
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # a hung child ends itself rather than outliving the test
+    torch.save(torch.ops.hf_binarize.binary_linear(*case), {str(tmp_path / "y.pt")!r})
+    os._exit(0)
+status = os.waitpid(pid, 0)[1]
+assert status == 0, f"child ended with status {{status}} (SIGALRM: it hung)"
+"""
+    result = run_python(code, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_close(torch.load(tmp_path / "y.pt"), *case)
+
+
+def test_buffers_of_another_dtype_or_size_raise_before_reaching_native_code():
+    y = torch.empty(4, 3, dtype=torch.float32)
+    cpu._check_buffers(y=(y, torch.float32, 12), offset=(None, None, 3))
+    for bad in (y.double(), y[:, :2], y.T, y[:3]):
+        with pytest.raises(RuntimeError, match="native kernel: y is"):
+            cpu._check_buffers(y=(bad, torch.float32, 12))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("m", [5, 600])
+def test_inputs_near_float32_max_within_the_documented_range(isa, m):
+    # Documented range: |x| @ (|scale| + |offset|).T + |bias| below the float32 maximum. Here it reaches half of it,
+    # with single inputs of about 1e36: lookup tables and float32 partial sums must not overflow.
+    x, packed, scale, offset, bias, k, group_size = make_case(m, 24, 200, 64, centred=True, scale_dtype=torch.float32)
+    case = (x, packed, scale, offset, bias * 1e36, k, group_size)
+    _, bound = reference(*case)
+    case = (x * (0.5 * torch.finfo(torch.float32).max / bound.max().item()), *case[1:])
+    y = cpu.native_binary_linear(*case, isa=isa)
+    assert torch.isfinite(y).all()
+    assert_close(y, *case)

@@ -35,7 +35,8 @@ def pack(module: nn.Module, **config) -> PackedEmbedding:
 
 def reference_embedding(packed: PackedEmbedding, padding_idx=None) -> nn.Embedding:
     q, scale = packed.weight, packed.weight_scale
-    assert q.dtype == torch.int8 and q.shape == (VOCAB, DIM) and scale.shape == (VOCAB, 1)
+    assert q.dtype == torch.int8 and q.shape == (VOCAB * DIM,) and scale.shape == (VOCAB, 1)
+    q = q.reshape(VOCAB, DIM)  # stored flat, row-major
     ref = nn.Embedding(VOCAB, DIM, padding_idx=padding_idx, dtype=torch.float64)
     with torch.no_grad():
         dense = torch.empty(VOCAB, DIM, dtype=torch.float64)

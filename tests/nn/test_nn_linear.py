@@ -43,7 +43,8 @@ def ref_matrix(module, name: str, in_features: int) -> torch.Tensor:
     stored = getattr(module, name)
     scale = getattr(module, name + "_scale").to(torch.float64).numpy()
     if stored.dtype == torch.int8:
-        return stored.to(torch.float64) * torch.from_numpy(scale)
+        # Stored flat, row-major ([N * K]).
+        return stored.reshape(-1, in_features).to(torch.float64) * torch.from_numpy(scale)
     assert stored.dtype == torch.uint8
     signs = ref_signs(stored.numpy(), in_features)
     offset = getattr(module, name + "_offset", None)
@@ -154,7 +155,7 @@ def test_linear_int8_packs_the_float_weights():
     scale = w.abs().amax(1, keepdim=True) / 127
     torch.testing.assert_close(packed.weight_scale.double(), scale, rtol=1e-6, atol=0)
     assert packed.weight.dtype == torch.int8
-    assert (packed.weight.double() - w / packed.weight_scale.double()).abs().max() <= 0.5 + 1e-4
+    assert (packed.weight.reshape(5, 20).double() - w / packed.weight_scale.double()).abs().max() <= 0.5 + 1e-4
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -38,7 +38,8 @@ def ref_matrix(module, name: str, in_features: int) -> torch.Tensor:
     stored = getattr(module, name)
     scale = getattr(module, name + "_scale").to(torch.float64).numpy()
     if stored.dtype == torch.int8:
-        return stored.to(torch.float64) * torch.from_numpy(scale)
+        # Stored flat, row-major ([N * K]).
+        return stored.reshape(-1, in_features).to(torch.float64) * torch.from_numpy(scale)
     assert stored.dtype == torch.uint8
     signs = ref_signs(stored.numpy(), in_features)
     offset = getattr(module, name + "_offset", None)
@@ -201,7 +202,7 @@ def test_lstm_int8_stores_int8_buffers():
     packed = pack(float_lstm, module_overrides={"lstm": "int8"})
     for name in packed.quantized_names:
         assert getattr(packed, name).dtype == torch.int8
-        assert getattr(packed, name).shape == getattr(float_lstm, name).shape
+        assert getattr(packed, name).shape == (getattr(float_lstm, name).numel(),)  # flat: no float shape
         assert getattr(packed, name + "_scale").shape == (4 * HIDDEN, 1)
 
 
