@@ -10,7 +10,7 @@ import torch
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from .formats import BinaryFormat, Int8Format, WeightFormat
-from .packing import PACKING_FORMAT
+from .formats.binary import PACKING_FORMAT
 
 QUANT_METHOD = "hf_binarize"
 MODULE_TYPES = ("linear", "conv1d", "lstm")
@@ -42,7 +42,7 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         centred: binarize ``W - mean`` and keep the mean as a per-channel (or per-group) offset.
         scale_dtype: dtype of stored scales and offsets: ``"float16"``, ``"bfloat16"`` or ``"float32"``.
         compute_dtype: dtype the packed matmuls run in; ``None`` runs them in the input's dtype.
-        packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.packing`). Stored so a
+        packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.formats.binary`). Stored so a
             checkpoint says how to read it.
         mode: ``"packed"`` stores packed weights for inference; ``"qat"`` keeps latent float weights that every
             forward quantizes (straight-through gradients) for quantization-aware training, until

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import _VF, nn
 
 from ..formats import BinaryFormat, WeightFormat
-from ..packing import binary_parts, num_groups
+from ..formats.binary import binary_parts, num_groups
 
 
 class QATModule:
