@@ -1,6 +1,6 @@
 """Builds the native CPU kernels in csrc/; everything else about the package is in pyproject.toml.
 
-The kernels are a plain C shared library that hf_binarize/kernels/cpu.py loads with ctypes: no Python or torch
+The kernels are a plain C shared library that hf_binarize/backends/cpu.py loads with ctypes: no Python or torch
 headers, so one build serves every torch version. Each instruction set's functions carry their own target
 attribute and are picked at run time, so the build needs no -march flag. The extension is optional: where it
 cannot be compiled the package installs without it and runs the plain-torch implementation.
@@ -13,7 +13,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import CompileError, LinkError
 
-LIBRARY = "hf_binarize.kernels.libhfb_cpu"
+LIBRARY = "hf_binarize.backends.libhfb_cpu"
 
 
 class BuildPlainLibrary(build_ext):

@@ -27,8 +27,8 @@ def time_case(x, binarized, dense, in_features: int, group_size: int) -> list:
     import torch.nn.functional as F
     from triton.testing import do_bench
 
-    from hf_binarize.kernels import set_backend
-    from hf_binarize.kernels.triton import triton_binary_linear
+    from hf_binarize.backends import use_backend
+    from hf_binarize.backends.triton import triton_binary_linear
 
     tensors = (binarized.packed, binarized.scale, binarized.offset, None, in_features, group_size)
 
@@ -46,11 +46,8 @@ def time_case(x, binarized, dense, in_features: int, group_size: int) -> list:
     forced = ["-", "-"]
     if rows <= FORCED_MAX_ROWS:
         forced = [f"{microseconds(lambda kernel=kernel: run(kernel)):.1f}" for kernel in ("gemv", "gemm")]
-    set_backend("torch")
-    try:
+    with use_backend("torch"):
         reference_us = microseconds(lambda: torch.ops.hf_binarize.binary_linear(x, *tensors))
-    finally:
-        set_backend("auto")
     return [f"{dense_us:.1f}", f"{triton_us:.1f}", f"{dense_us / triton_us:.2f}x", *forced, f"{reference_us:.1f}",
             f"{err:.1e}"]
 
@@ -67,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if not torch.cuda.is_available():
         raise SystemExit(f"bench/triton_bench.py times CUDA kernels, but torch {torch.__version__} sees no CUDA device")
 
-    from hf_binarize.kernels.triton import triton_available
-    from hf_binarize.packing import binarize, dequantize
+    from hf_binarize.backends.triton import triton_available
+    from hf_binarize.formats.binary import binarize, dequantize
 
     if not triton_available():
         raise SystemExit("bench/triton_bench.py needs triton: pip install 'hf-binarize[cuda]'")

@@ -1,5 +1,5 @@
 /* Internal interface of the native CPU kernels of hf_binarize (plain C, no Python or torch headers, so one
- * build serves every torch version). The exported API is in binary_linear.c; hf_binarize/kernels/cpu.py loads
+ * build serves every torch version). The exported API is in binary_linear.c; hf_binarize/backends/cpu.py loads
  * it with ctypes.
  *
  * Algorithm (lookup tables, after T-MAC): for each run of 2 (AVX2) or 4 (AVX-512, portable) inputs, a table

@@ -5,18 +5,20 @@ Importing the package registers ``quant_method="hf_binarize"`` with transformers
 ``from_pretrained(packed_folder)`` loads a packed one.
 """
 
+from .backends import register as _register_backends
+from .backends import use_backend
 from .config import BinaryQuantizationConfig
 from .formats import BinaryFormat, Int8Format
-from .integrations.transformers import register as _register
+from .formats.binary import PACKING_FORMAT, binarize, dequantize, pack_signs, unpack_signs
+from .integrations.transformers import register as _register_transformers
+from .losses import register as _register_losses
 from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
 from .nn.qat import QATLSTM, QATConv1d, QATEmbedding, QATLinear, QATModule
-from .packing import PACKING_FORMAT, binarize, dequantize, pack_signs, unpack_signs
 from .quantize import dequantize_model, freeze, quantize_model, set_binarization_mix
 from .size import SizeReport, folder_size, size_report
 
-_register()
-from .losses import register as _register_losses  # noqa: E402
-
+_register_backends()
+_register_transformers()
 _register_losses()
 
 __version__ = "0.1.0"
@@ -47,4 +49,5 @@ __all__ = [
     "set_binarization_mix",
     "size_report",
     "unpack_signs",
+    "use_backend",
 ]

@@ -10,8 +10,8 @@ import torch
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from .formats import BinaryFormat, Int8Format, WeightFormat
-from .int8 import INT8_FORMAT
-from .packing import PACKING_FORMAT
+from .formats.binary import PACKING_FORMAT
+from .formats.int8 import INT8_FORMAT
 
 QUANT_METHOD = "hf_binarize"
 MODULE_TYPES = ("linear", "conv1d", "lstm")
@@ -43,7 +43,7 @@ class BinaryQuantizationConfig(QuantizationConfigMixin):
         centred: binarize ``W - mean`` and keep the mean as a per-channel (or per-group) offset.
         scale_dtype: dtype of stored scales and offsets: ``"float16"``, ``"bfloat16"`` or ``"float32"``.
         compute_dtype: dtype the packed matmuls run in; ``None`` runs them in the input's dtype.
-        packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.packing`). Stored so a
+        packing_format: the packed layout; only ``"sign-lsb-v1"`` exists (see :mod:`hf_binarize.formats.binary`). Stored so a
             checkpoint says how to read it.
         int8_format: the int8 layout; only ``"int8-flat-v2"`` exists (see :class:`hf_binarize.Int8Format`; folders
             of ``int8-per-channel-v1``, from before the field existed, load too).

@@ -11,14 +11,11 @@ from torch import nn
 
 from .config import BinaryQuantizationConfig, matches
 from .formats import WeightFormat
-from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
-from .nn.qat import QATLSTM, QATConv1d, QATEmbedding, QATLinear, QATModule
+from .nn import PackedModule
+from .nn.kinds import MODULE_KINDS, kind_of, kind_of_qat
+from .nn.qat import QATModule
 
 logger = logging.getLogger(__name__)
-
-# Conv1d subclasses whose forward transposes [B, T, C] around the convolution, i.e. a matmul over the last dim.
-_CHANNELS_LAST_CONV1D = {"ParakeetEncoderCTCHead"}
-
 
 @dataclass(frozen=True)
 class ModulePlan:
@@ -28,23 +25,6 @@ class ModulePlan:
     method: str
     fmt: WeightFormat | None
     reason: str
-
-
-def _kind(module: nn.Module, parent: nn.Module | None) -> str | None:
-    # MultiheadAttention reads out_proj.weight directly instead of calling out_proj.
-    if isinstance(parent, nn.MultiheadAttention):
-        return None
-    if isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward:
-        return "linear"
-    if isinstance(module, nn.Conv1d) and PackedConv1d.is_pointwise(module):
-        if type(module).forward is nn.Conv1d.forward or type(module).__name__ in _CHANNELS_LAST_CONV1D:
-            return "conv1d"
-        return None
-    if isinstance(module, nn.LSTM) and type(module).forward is nn.LSTM.forward and PackedLSTM.is_supported(module):
-        return "lstm"
-    if isinstance(module, nn.Embedding) and module.max_norm is None and not module.sparse:
-        return "embedding"
-    return None
 
 
 def plan_model(
@@ -66,9 +46,10 @@ def plan_model(
     plans: dict[str, ModulePlan] = {}
     used_overrides: set[str] = set()
     for name, module in model.named_modules():
-        kind = _kind(module, parents.get(name.rpartition(".")[0]) if name else None)
-        if kind is None or not name:
+        found = kind_of(module, parents.get(name.rpartition(".")[0]) if name else None)
+        if found is None or not name:
             continue
+        kind = found.name
         pattern, override = config.override_for(name)
         if pattern is not None:
             used_overrides.add(pattern)
@@ -103,45 +84,6 @@ def _no_match(field: str, pattern: str, model: nn.Module, names: list[str]) -> s
     )
 
 
-def _channels_last(module: nn.Conv1d) -> bool:
-    return getattr(module, "channels_last", type(module).__name__ in _CHANNELS_LAST_CONV1D)
-
-
-def _packed_shell(module: nn.Module, plan: ModulePlan, compute_dtype: torch.dtype | None) -> PackedModule:
-    """An empty packed module shaped like ``module`` (on the current default device, meta while loading)."""
-    fmt = plan.fmt
-    if plan.kind == "linear":
-        return PackedLinear(module.in_features, module.out_features, module.bias is not None, fmt, compute_dtype,
-                            module.weight.dtype)
-    if plan.kind == "conv1d":
-        # A QAT conv carries the layout and class of the float conv it replaced.
-        return PackedConv1d(module.in_channels, module.out_channels, module.bias is not None, fmt, compute_dtype,
-                            module.weight.dtype, channels_last=_channels_last(module),
-                            float_class=getattr(module, "float_class", type(module)))
-    if plan.kind == "lstm":
-        return PackedLSTM(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
-                          module.dropout, module.bidirectional, fmt, compute_dtype, module.weight_ih_l0.dtype)
-    return PackedEmbedding(module.num_embeddings, module.embedding_dim, fmt, module.padding_idx, compute_dtype,
-                           module.weight.dtype)
-
-
-def _qat_shell(module: nn.Module, plan: ModulePlan, learnable_scales: bool) -> nn.Module:
-    """An empty QAT module shaped like ``module``; its latent float weights keep the original names."""
-    learnable = learnable_scales and plan.method == "binary"
-    if plan.kind == "linear":
-        return QATLinear(module.in_features, module.out_features, module.bias is not None, plan.fmt, learnable,
-                         dtype=module.weight.dtype)
-    if plan.kind == "conv1d":
-        return QATConv1d(module.in_channels, module.out_channels, module.bias is not None, plan.fmt, learnable,
-                         channels_last=_channels_last(module), float_class=type(module), dtype=module.weight.dtype)
-    if plan.kind == "lstm":
-        return QATLSTM(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
-                       batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional,
-                       fmt=plan.fmt, learnable_scales=learnable, dtype=module.weight_ih_l0.dtype)
-    return QATEmbedding(module.num_embeddings, module.embedding_dim, plan.fmt, module.padding_idx, learnable,
-                        dtype=module.weight.dtype)
-
-
 def replace_modules(model: nn.Module, plans: dict[str, ModulePlan], config: BinaryQuantizationConfig,
                     fill: bool) -> nn.Module:
     """Swap every planned module for its packed form (``config.mode == "packed"``) or its QAT form (``"qat"``).
@@ -154,11 +96,13 @@ def replace_modules(model: nn.Module, plans: dict[str, ModulePlan], config: Bina
             continue
         module = model.get_submodule(name)
         device = _device_of(module) if fill else torch.device("meta")
+        kind = MODULE_KINDS[plan.kind]
         with torch.device(device):
             if config.mode == "qat":
-                new = _qat_shell(module, plan, config.learnable_scales)
+                learnable = config.learnable_scales and plan.method == "binary"
+                new = kind.qat.from_float(module, plan.fmt, learnable)
             else:
-                new = _packed_shell(module, plan, config.torch_compute_dtype)
+                new = kind.packed.from_float(module, plan.fmt, config.torch_compute_dtype)
         if fill and config.mode == "qat":
             new.load_state_dict(module.state_dict(), strict=False)
             if new.learnable_scales:
@@ -180,10 +124,8 @@ def freeze(model: nn.Module) -> nn.Module:
     compute_dtype = config.torch_compute_dtype if is_ours else None
     for name, module in list(model.named_modules()):
         if isinstance(module, QATModule):
-            kind = ("conv1d" if isinstance(module, nn.Conv1d) else "lstm" if isinstance(module, nn.LSTM)
-                    else "embedding" if isinstance(module, nn.Embedding) else "linear")
             with torch.device(_device_of(module)):
-                packed = _packed_shell(module, ModulePlan(kind, module.fmt.method, module.fmt, "frozen"), compute_dtype)
+                packed = kind_of_qat(module).packed.from_float(module, module.fmt, compute_dtype)
             packed.fill_from(module)
             model.set_submodule(name, packed)
     if is_ours:

@@ -9,15 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .nn import PackedConv1d, PackedEmbedding, PackedLinear, PackedLSTM, PackedModule
-
-_GROUPS = (
-    ("joint/head", ()),
-    ("lstm", (nn.LSTM, PackedLSTM)),
-    ("embedding", (nn.Embedding, PackedEmbedding)),
-    ("conv1d", (nn.Conv1d, PackedConv1d)),
-    ("linear", (nn.Linear, PackedLinear)),
-)
+from .nn import PackedModule
+from .nn.kinds import MODULE_KINDS
 
 
 @dataclass
@@ -134,8 +127,8 @@ def size_report(model: nn.Module, folder: str | os.PathLike | None = None) -> Si
 def _module_size(name: str, module: nn.Module, tensors: list[torch.Tensor]) -> ModuleSize:
     nbytes = sum(t.numel() * t.element_size() for t in tensors)
     if isinstance(module, PackedModule):
-        params = sum(out * inp for out, inp in module._matrices.values())
-        params += sum(getattr(module, n).numel() for n in module._float_names)
+        params = sum(out * inp for out, inp in module.matrices.values())
+        params += sum(getattr(module, n).numel() for n in module.float_names)
         precision = module.fmt.method
         fp32 = 4 * params
     else:
@@ -149,7 +142,7 @@ def _module_size(name: str, module: nn.Module, tensors: list[torch.Tensor]) -> M
 def _group(name: str, module: nn.Module) -> str:
     if any(part == "joint" or part.endswith("head") for part in name.split(".")):
         return "joint/head"
-    for group, types in _GROUPS[1:]:
-        if isinstance(module, types):
-            return group
+    for kind in MODULE_KINDS.values():
+        if isinstance(module, (kind.replaces, kind.packed)):
+            return kind.name
     return "other"

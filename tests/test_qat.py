@@ -24,7 +24,7 @@ from hf_binarize import (
     quantize_model,
     set_binarization_mix,
 )
-from hf_binarize.packing import fake_binarize
+from hf_binarize.formats.binary import fake_binarize
 
 
 @pytest.mark.parametrize(("group_size", "centred"), [(None, False), (16, False), (None, True), (24, True)])

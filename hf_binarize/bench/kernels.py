@@ -12,7 +12,7 @@ cache by the time the layer runs again):
 ``dense f32`` / ``dense bf16``   ``F.linear`` with a dense weight of that dtype
 ``op f32`` / ``op bf16``         ``torch.ops.hf_binarize.binary_linear`` (what the packed modules call), per-channel
                                  float16 scales, input and output in that dtype; includes the dispatcher's cost
-``kernel f32``                   the native kernel called directly (``hf_binarize.kernels.cpu``), no dispatcher
+``kernel f32``                   the native kernel called directly (``hf_binarize.backends.cpu``), no dispatcher
 ``x f32`` / ``x bf16``           dense time / op time, same dtype: above 1 the packed weight is faster
 """
 
@@ -27,8 +27,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..kernels import cpu, get_backend
-from ..packing import binarize
+from ..backends import cpu, current_backend
+from ..formats.binary import binarize
 
 SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024), (4096, 4096), (640, 8193))
 ROWS = (1, 8, 64, 256)
@@ -111,8 +111,8 @@ def run(args) -> None:
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
-        "backend": get_backend(),
-        "isa": cpu.get_isa(),
+        "backend": current_backend().name,
+        "isa": cpu.resolve_isa(current_backend().cpu_isa),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "weights": "cached" if args.warm else f"cycling through {ROTATION_BYTES >> 20} MiB of copies",
     }

@@ -84,7 +84,7 @@ class BinaryHfQuantizer(HfQuantizer):
     def param_element_size(self, model, param_name: str, param: torch.Tensor) -> float:
         module, tensor_name = _module_and_tensor(model, param_name)
         if not self.pre_quantized and isinstance(module, PackedModule) and tensor_name in module.quantized_names:
-            in_features = module._matrices[tensor_name][1]
+            in_features = module.matrices[tensor_name][1]
             return module.fmt.bits_per_weight(in_features) / 8
         return param.element_size()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -19,20 +21,36 @@ class PackedModule(nn.Module):
     no dense float copy of its weights.
     """
 
+    replaces: ClassVar[type[nn.Module]]
+    """The float torch module this class stands in for."""
+
     def __init__(self, fmt: WeightFormat, compute_dtype: torch.dtype | None = None):
         super().__init__()
         self.fmt = fmt
         self.compute_dtype = compute_dtype
-        self._matrices: dict[str, tuple[int, int]] = {}
-        self._float_names: list[str] = []
+        self.matrices: dict[str, tuple[int, int]] = {}
+        """``(out_features, in_features)`` of every quantized matrix, by name: the module's shape table."""
+        self.float_names: list[str] = []
+        """Names of the tensors kept in float (biases)."""
+
+    @classmethod
+    def accepts(cls, module: nn.Module) -> bool:
+        """Whether ``module`` is a float module this class reproduces exactly (same forward, supported options)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, compute_dtype: torch.dtype | None) -> PackedModule:
+        """An empty module shaped like ``module`` (float or QAT), on the current default device; fill it with
+        :meth:`fill_from`, or let transformers' loader fill it from a packed checkpoint."""
+        raise NotImplementedError
 
     def _register_matrix(self, name: str, out_features: int, in_features: int) -> None:
-        self._matrices[name] = (out_features, in_features)
+        self.matrices[name] = (out_features, in_features)
         for suffix, (shape, dtype) in self.fmt.spec(out_features, in_features).items():
             self.register_buffer(name + suffix, torch.empty(shape, dtype=dtype))
 
     def _register_float(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> None:
-        self._float_names.append(name)
+        self.float_names.append(name)
         self.register_buffer(name, torch.empty(shape, dtype=dtype))
 
     def fill_from(self, module: nn.Module) -> None:
@@ -41,22 +59,22 @@ class PackedModule(nn.Module):
             scale = module.learned_scale(matrix) if isinstance(module, QATModule) else None
             for key, tensor in self.quantize_matrix(matrix, getattr(module, matrix), scale).items():
                 setattr(self, key, tensor)
-        for name in self._float_names:
+        for name in self.float_names:
             setattr(self, name, getattr(module, name).detach().clone())
 
     @property
     def quantized_names(self) -> tuple[str, ...]:
         """Names of the float matrices this module stores quantized (``weight``, ``weight_ih_l0``, ...)."""
-        return tuple(self._matrices)
+        return tuple(self.matrices)
 
     def matrix_tensors(self, name: str) -> dict[str, torch.Tensor]:
-        return {suffix: getattr(self, name + suffix) for suffix in self.fmt.spec(*self._matrices[name])}
+        return {suffix: getattr(self, name + suffix) for suffix in self.fmt.spec(*self.matrices[name])}
 
     def quantize_matrix(self, name: str, weight: torch.Tensor, scale: torch.Tensor | None = None
                         ) -> dict[str, torch.Tensor]:
         """Quantize the float matrix ``name`` (any shape with the right element count, e.g. a 1x1 conv kernel);
         ``scale`` replaces the computed scales (learned in QAT)."""
-        out_features, in_features = self._matrices[name]
+        out_features, in_features = self.matrices[name]
         if weight.numel() != out_features * in_features or weight.shape[0] != out_features:
             raise ValueError(
                 f"{name} has shape {tuple(weight.shape)}; this {type(self).__name__} expects "
@@ -67,12 +85,12 @@ class PackedModule(nn.Module):
 
     def dequantize_matrix(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         """The dense float matrix ``name`` stands for (allocates it: for export and inspection, not forward)."""
-        return self.fmt.dequantize(self.matrix_tensors(name), self._matrices[name][1], dtype)
+        return self.fmt.dequantize(self.matrix_tensors(name), self.matrices[name][1], dtype)
 
     def expected_tensors(self) -> dict[str, tuple[tuple[int, ...], torch.dtype | None]]:
         """Shape and dtype of every stored tensor; ``None`` dtype means any floating point dtype."""
         expected: dict[str, tuple[tuple[int, ...], torch.dtype | None]] = {}
-        for name, dims in self._matrices.items():
+        for name, dims in self.matrices.items():
             for suffix, (shape, dtype) in self.fmt.spec(*dims).items():
                 expected[name + suffix] = (shape, dtype if suffix == "" else None)
         for name, buffer in self._buffers.items():
@@ -82,13 +100,13 @@ class PackedModule(nn.Module):
 
     def is_legacy_tensor(self, name: str) -> bool:
         """Whether checkpoint tensor ``name`` may arrive in a layout of an older format version (int8 ``[N, K]``)."""
-        return isinstance(self.fmt, Int8Format) and name in self._matrices
+        return isinstance(self.fmt, Int8Format) and name in self.matrices
 
     def adopt_legacy_layout(self) -> None:
         """Flatten int8 matrices loaded from an ``int8-per-channel-v1`` checkpoint (``[N, K]``) to ``[N * K]``."""
-        for name in self._matrices:
+        for name in self.matrices:
             tensor = getattr(self, name)
-            if self.is_legacy_tensor(name) and tuple(tensor.shape) == self._matrices[name]:
+            if self.is_legacy_tensor(name) and tuple(tensor.shape) == self.matrices[name]:
                 flat = tensor.reshape(-1)
                 flat._is_hf_initialized = getattr(tensor, "_is_hf_initialized", False)
                 setattr(self, name, flat)
@@ -117,7 +135,7 @@ class PackedModule(nn.Module):
 
     def _matmul(self, name: str, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         run_dtype = self.compute_dtype or x.dtype
-        y = self.fmt.linear(x.to(run_dtype), self.matrix_tensors(name), self._matrices[name][1], bias)
+        y = self.fmt.linear(x.to(run_dtype), self.matrix_tensors(name), self.matrices[name][1], bias)
         return y.to(x.dtype)
 
     def extra_repr(self) -> str:

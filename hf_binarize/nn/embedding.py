@@ -13,6 +13,8 @@ from .base import PackedModule
 class PackedEmbedding(PackedModule):
     """``nn.Embedding`` with int8 rows. Buffers: ``weight`` (int8 ``[V * D]``), ``weight_scale`` (``[V, 1]``)."""
 
+    replaces = nn.Embedding
+
     def __init__(self, num_embeddings: int, embedding_dim: int, fmt: Int8Format, padding_idx: int | None = None,
                  compute_dtype: torch.dtype | None = None, dtype: torch.dtype = torch.float32):
         if not isinstance(fmt, Int8Format):
@@ -22,6 +24,14 @@ class PackedEmbedding(PackedModule):
         self.dtype = dtype
         self._register_matrix("weight", num_embeddings, embedding_dim)
 
+    @classmethod
+    def accepts(cls, module: nn.Module) -> bool:
+        return isinstance(module, nn.Embedding) and module.max_norm is None and not module.sparse
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: Int8Format, compute_dtype: torch.dtype | None) -> PackedEmbedding:
+        return cls(module.num_embeddings, module.embedding_dim, fmt, module.padding_idx, compute_dtype,
+                   module.weight.dtype)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         dtype = self.compute_dtype or self.dtype

@@ -7,10 +7,13 @@ from torch import nn
 
 from ..formats import WeightFormat
 from .base import PackedModule
+from .conv_layout import CHANNELS_LAST_CONV1D, channels_last
 
 
 class PackedLinear(PackedModule):
     """``nn.Linear`` with its weight stored packed (binary or int8). Buffers: ``weight`` (+ companions), ``bias``."""
+
+    replaces = nn.Linear
 
     def __init__(
         self,
@@ -31,7 +34,14 @@ class PackedLinear(PackedModule):
         else:
             self.register_buffer("bias", None)
 
+    @classmethod
+    def accepts(cls, module: nn.Module) -> bool:
+        return isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward
 
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, compute_dtype: torch.dtype | None) -> PackedLinear:
+        return cls(module.in_features, module.out_features, module.bias is not None, fmt, compute_dtype,
+                   module.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._matmul("weight", x, self.bias)
@@ -57,10 +67,25 @@ class PackedConv1d(PackedLinear):
     conv subclasses whose forward transposes around the convolution (Parakeet's CTC head).
     """
 
+    replaces = nn.Conv1d
+
     def __init__(self, *args, channels_last: bool = False, float_class: type[nn.Conv1d] = nn.Conv1d, **kwargs):
         super().__init__(*args, **kwargs)
         self.channels_last = channels_last
         self.float_class = float_class
+
+    @classmethod
+    def accepts(cls, module: nn.Module) -> bool:
+        if not isinstance(module, nn.Conv1d) or not cls.is_pointwise(module):
+            return False
+        return type(module).forward is nn.Conv1d.forward or type(module).__name__ in CHANNELS_LAST_CONV1D
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, compute_dtype: torch.dtype | None) -> PackedConv1d:
+        # A QAT conv carries the layout and class of the float conv it replaced.
+        return cls(module.in_channels, module.out_channels, module.bias is not None, fmt, compute_dtype,
+                   module.weight.dtype, channels_last=channels_last(module),
+                   float_class=getattr(module, "float_class", type(module)))
 
     @staticmethod
     def is_pointwise(module: nn.Conv1d) -> bool:
@@ -72,7 +97,6 @@ class PackedConv1d(PackedLinear):
             and module.groups == 1
             and module.padding in ((0,), "valid")
         )
-
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:

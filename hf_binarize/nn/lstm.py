@@ -20,6 +20,8 @@ class PackedLSTM(PackedModule):
     """``nn.LSTM`` (no ``proj_size``) with packed weights. Buffers per layer ``k`` and direction:
     ``weight_ih_l{k}[_reverse]``, ``weight_hh_l{k}[_reverse]`` (+ companions) and ``bias_ih/hh_l{k}[_reverse]``."""
 
+    replaces = nn.LSTM
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool, batch_first: bool,
                  dropout: float, bidirectional: bool, fmt: WeightFormat, compute_dtype: torch.dtype | None = None,
                  dtype: torch.dtype = torch.float32):
@@ -43,9 +45,15 @@ class PackedLSTM(PackedModule):
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
-    @staticmethod
-    def is_supported(module: nn.LSTM) -> bool:
-        return module.proj_size == 0 and module.mode == "LSTM"
+    @classmethod
+    def accepts(cls, module: nn.Module) -> bool:
+        return (isinstance(module, nn.LSTM) and type(module).forward is nn.LSTM.forward and module.proj_size == 0
+                and module.mode == "LSTM")
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, compute_dtype: torch.dtype | None) -> PackedLSTM:
+        return cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
+                   module.dropout, module.bidirectional, fmt, compute_dtype, module.weight_ih_l0.dtype)
 
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):

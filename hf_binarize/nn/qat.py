@@ -3,7 +3,7 @@
 Each subclasses the torch module it replaces, so float checkpoints load into it unchanged (``weight``,
 ``weight_ih_l0``, ... are the latent floats) and code that checks ``isinstance(m, nn.Linear)`` still works. The
 forward uses ``fmt.fake_quantize``: the same signs and scales the packed module will store, with the sign's gradient
-passed straight through. :func:`hf_binarize.qat.freeze` turns them into packed modules at the end of training.
+passed straight through. :func:`hf_binarize.freeze` turns them into packed modules at the end of training.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import _VF, nn
 
 from ..formats import BinaryFormat, WeightFormat
-from ..packing import binary_parts, num_groups
+from ..formats.binary import binary_parts, num_groups
+from .conv_layout import channels_last
 
 
 class QATModule:
@@ -22,6 +23,12 @@ class QATModule:
     fmt: WeightFormat
     mix: float
     learnable_scales: bool
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, learnable_scales: bool) -> QATModule:
+        """An empty QAT module shaped like the float ``module`` (on the current default device); its latent float
+        weights keep the original names, so ``load_state_dict(module.state_dict())`` fills it."""
+        raise NotImplementedError
 
     def _setup_qat(self, fmt: WeightFormat, learnable_scales: bool) -> None:
         if learnable_scales and not isinstance(fmt, BinaryFormat):
@@ -70,6 +77,11 @@ class QATLinear(QATModule, nn.Linear):
         nn.Linear.__init__(self, in_features, out_features, bias, **factory)
         self._setup_qat(fmt, learnable_scales)
 
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, learnable_scales: bool) -> QATLinear:
+        return cls(module.in_features, module.out_features, module.bias is not None, fmt, learnable_scales,
+                   dtype=module.weight.dtype)
+
     @property
     def quantized_names(self) -> tuple[str, ...]:
         return ("weight",)
@@ -89,6 +101,11 @@ class QATConv1d(QATModule, nn.Conv1d):
         self.float_class = float_class
         self._setup_qat(fmt, learnable_scales)
 
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, learnable_scales: bool) -> QATConv1d:
+        return cls(module.in_channels, module.out_channels, module.bias is not None, fmt, learnable_scales,
+                   channels_last=channels_last(module), float_class=type(module), dtype=module.weight.dtype)
+
     @property
     def quantized_names(self) -> tuple[str, ...]:
         return ("weight",)
@@ -105,6 +122,12 @@ class QATLSTM(QATModule, nn.LSTM):
     def __init__(self, *args, fmt: WeightFormat, learnable_scales: bool = False, **kwargs):
         nn.LSTM.__init__(self, *args, **kwargs)
         self._setup_qat(fmt, learnable_scales)
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, learnable_scales: bool) -> QATLSTM:
+        return cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                   batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional,
+                   fmt=fmt, learnable_scales=learnable_scales, dtype=module.weight_ih_l0.dtype)
 
     @property
     def quantized_names(self) -> tuple[str, ...]:
@@ -136,6 +159,11 @@ class QATEmbedding(QATModule, nn.Embedding):
                  learnable_scales: bool = False, **factory):
         nn.Embedding.__init__(self, num_embeddings, embedding_dim, padding_idx, **factory)
         self._setup_qat(fmt, learnable_scales)
+
+    @classmethod
+    def from_float(cls, module: nn.Module, fmt: WeightFormat, learnable_scales: bool) -> QATEmbedding:
+        return cls(module.num_embeddings, module.embedding_dim, fmt, module.padding_idx, learnable_scales,
+                   dtype=module.weight.dtype)
 
     @property
     def quantized_names(self) -> tuple[str, ...]:

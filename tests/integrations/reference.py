@@ -11,7 +11,7 @@ from hf_binarize import PackedModule
 
 def dense_weight(module: PackedModule, name: str) -> torch.Tensor:
     """W_hat for matrix ``name`` of ``module``, float64, built from its stored tensors with numpy."""
-    _out_features, in_features = module._matrices[name]
+    _out_features, in_features = module.matrices[name]
     stored = getattr(module, name).cpu()
     scale = getattr(module, name + "_scale").double().cpu().numpy()
     if module.fmt.method == "int8":

@@ -331,12 +331,12 @@ def test_int8_per_channel_v1_checkpoint_still_loads(format_folder, tmp_path):
     folder = _copy_folder(format_folder("mixed"), tmp_path / "v1")
     model = load("rnnt", format_folder("mixed"))
     _rewrite(folder, lambda t: t.update({key: t[key].reshape(model.get_submodule(key.rpartition(".")[0])
-                                                             ._matrices[key.rpartition(".")[2]])
+                                                             .matrices[key.rpartition(".")[2]])
                                          for key in t if t[key].dtype == torch.int8}))
     old = load("rnnt", folder)
     for module_name in ("joint.head", "decoder.embedding"):
         module = old.get_submodule(module_name)
-        assert module.weight.shape == (module._matrices["weight"][0] * module._matrices["weight"][1],)
+        assert module.weight.shape == (module.matrices["weight"][0] * module.matrices["weight"][1],)
         torch.testing.assert_close(dense_weight(module, "weight"), dense_weight(model.get_submodule(module_name), "weight"),
                                    rtol=0, atol=0)
     assert generate(old, "rnnt").tolist() == generate(model, "rnnt").tolist()

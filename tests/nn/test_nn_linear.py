@@ -81,7 +81,7 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtyp
 
 def assert_no_dense_copy(module: nn.Module) -> None:
     """No floating tensor anywhere on the module is as large as a weight matrix, and nothing is trainable."""
-    smallest = min(out * inp for out, inp in module._matrices.values())
+    smallest = min(out * inp for out, inp in module.matrices.values())
     tensors = list(module.state_dict().values())
     for value in vars(module).values():
         items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]

@@ -101,7 +101,7 @@ def assert_lstm_outputs(actual, expected, dtype=torch.float32) -> None:
 
 
 def assert_no_dense_copy(module: PackedLSTM) -> None:
-    smallest = min(out * inp for out, inp in module._matrices.values())
+    smallest = min(out * inp for out, inp in module.matrices.values())
     tensors = list(module.state_dict().values())
     for value in vars(module).values():
         items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]

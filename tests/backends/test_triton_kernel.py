@@ -23,9 +23,9 @@ import torch  # noqa: E402
 
 triton = pytest.importorskip("triton", reason="triton is not installed (pip install 'hf-binarize[cuda]')")
 
-from hf_binarize.kernels import set_backend  # noqa: E402
-from hf_binarize.kernels.triton import _cuda_binary_linear, triton_binary_linear  # noqa: E402
-from hf_binarize.packing import binarize  # noqa: E402
+from hf_binarize.backends import _on_cuda, use_backend  # noqa: E402
+from hf_binarize.backends.triton import triton_binary_linear  # noqa: E402
+from hf_binarize.formats.binary import binarize  # noqa: E402
 
 interpreted = pytest.mark.skipif(
     not IN_PROCESS, reason="triton was imported before TRITON_INTERPRET=1; test_interpreted_in_child_process runs it"
@@ -169,14 +169,11 @@ def test_cuda_implementation_follows_backend():
     x, packed, scale, offset, bias, k, group_size = make_case(6, 17, 40, 8, True, True, torch.float32)
     x = x.reshape(2, 3, k)
     expected = x.double() @ brute_force_weight(packed, scale, offset, k, group_size).T + bias.double()
-    try:
-        for backend in ("auto", "torch"):
-            set_backend(backend)
-            y = _cuda_binary_linear(x, packed, scale, offset, bias, k, group_size)
-            assert y.shape == (2, 3, 17)
-            torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
-    finally:
-        set_backend("auto")
+    for backend in ("auto", "torch"):
+        with use_backend(backend):
+            y = _on_cuda(x, packed, scale, offset, bias, k, group_size)
+        assert y.shape == (2, 3, 17)
+        torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_registered_for_cuda():
@@ -186,7 +183,7 @@ def test_registered_for_cuda():
 def test_import_needs_no_triton_and_no_gpu():
     code = (
         "import sys; sys.modules['triton'] = None\n"
-        "import torch, hf_binarize, hf_binarize.kernels.triton as t\n"
+        "import torch, hf_binarize, hf_binarize.backends.triton as t\n"
         "assert not t.triton_available() and not torch.cuda.is_initialized()\n"
         "x = torch.ones(2, 8)\n"
         "try:\n"

@@ -6,9 +6,11 @@ Symmetric, one scale per output channel: ``scale[n] = max_k |W[n, k]| / 127`` an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from .packing import to_scale_dtype
+from .storage import TensorSpec, to_scale_dtype
 
 INT8_MAX = 127
 # The stored layout, written into config.json (``quantization_config.int8_format``): ``[N, K]`` stored flat.
@@ -45,3 +47,38 @@ def fake_quantize_int8(weight: torch.Tensor, scale_dtype: torch.dtype = torch.fl
 
 def _scale(w: torch.Tensor) -> torch.Tensor:
     return w.abs().amax(dim=1, keepdim=True) / INT8_MAX
+
+
+@dataclass(frozen=True)
+class Int8Format:
+    """Int8 weights with one scale per output channel (see the module docstring), the ``[N, K]`` weight stored
+    flat as ``int8[N*K]`` (row-major): under the float weight's name with the float shape, transformers without
+    hf_binarize would load the integers as float weights. Checkpoints of ``int8-per-channel-v1`` stored
+    ``int8[N, K]``; the loader flattens them (:meth:`hf_binarize.nn.PackedModule.adopt_legacy_layout`)."""
+
+    scale_dtype: torch.dtype = torch.float16
+
+    method = "int8"
+    name = INT8_FORMAT
+
+    def spec(self, out_features: int, in_features: int) -> dict[str, TensorSpec]:
+        return {"": ((out_features * in_features,), torch.int8), "_scale": ((out_features, 1), self.scale_dtype)}
+
+    def quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if scale is not None:
+            raise ValueError("int8 weights take no learned scale")
+        q, scale = quantize_int8(weight, self.scale_dtype)
+        return {"": q.reshape(-1), "_scale": scale}
+
+    def fake_quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The dense weight ``quantize`` stands for, with rounding passed straight through, for QAT."""
+        return fake_quantize_int8(weight, self.scale_dtype)
+
+    def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
+        return torch.ops.hf_binarize.int8_linear(x, tensors[""].view(-1, in_features), tensors["_scale"], bias)
+
+    def dequantize(self, tensors: dict[str, torch.Tensor], in_features: int, dtype: torch.dtype) -> torch.Tensor:
+        return dequantize_int8(tensors[""].view(-1, in_features), tensors["_scale"], dtype)
+
+    def bits_per_weight(self, in_features: int) -> float:
+        return 8 + torch.finfo(self.scale_dtype).bits / in_features

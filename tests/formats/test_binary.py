@@ -1,4 +1,4 @@
-"""Tests of the ``sign-lsb-v1`` packed format (hf_binarize.packing).
+"""Tests of the ``sign-lsb-v1`` packed format (hf_binarize.formats.binary).
 
 Every expectation comes from an independent reference written here: a per-element Python bit loop for the packed
 bytes (bit ``j`` of byte ``b`` = sign of input ``8 * b + j``, LSB first, 1 = +1) and float64 loops for the scales
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hf_binarize.formats import BinaryFormat
-from hf_binarize.packing import (
+from hf_binarize.formats.binary import (
     PACKING_FORMAT,
     binarize,
     dequantize,

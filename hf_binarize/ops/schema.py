@@ -10,19 +10,16 @@ Both take ``x`` of any shape ``[..., K]`` in float32, bfloat16 or float16 and re
 same dtype. Each has a fake implementation (so ``torch.compile`` and ``torch.export`` trace through it)
 and a backward rule for ``x`` and ``bias``; the packed weights get no gradient.
 
-The implementation here is plain PyTorch: it dequantizes a tile of output rows at a time, so the dense
-weight never exists whole. It is the reference that faster kernels are checked against.
+This module declares the ops, checks their arguments, and gives each a fake and an autograd rule; the body of
+each op is the plain-torch reference (:mod:`hf_binarize.ops.reference`), which runs wherever no backend
+(:mod:`hf_binarize.backends`) registered a kernel for the input's device. It imports no backend.
 """
-
-from collections.abc import Callable
 
 import torch
 
-from .int8 import dequantize_int8
-from .packing import dequantize, num_groups, packed_width
+from ..formats.binary import num_groups, packed_width
+from . import reference
 
-# Elements of dense weight materialised at once: 4 MiB in float32, small next to any activation batch.
-_TILE_ELEMENTS = 1 << 20
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
@@ -45,7 +42,7 @@ def _check_common(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
             )
 
 
-def _check_binary(
+def check_binary(
     x: torch.Tensor,
     packed: torch.Tensor,
     scale: torch.Tensor,
@@ -72,7 +69,7 @@ def _check_binary(
             raise ValueError(f"input is on {x.device} but the layer's {name} is on {tensor.device}; move the model or the input")
 
 
-def _check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> None:
+def check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> None:
     if weight.dim() != 2:
         raise ValueError(f"int8 weight must be 2-D, got shape {tuple(weight.shape)}")
     _check_common(x, weight, bias, weight.shape[1])
@@ -82,47 +79,6 @@ def _check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias
         raise ValueError(f"int8 scale must be a float tensor of shape ({weight.shape[0]}, 1), got {tuple(scale.shape)}")
     if scale.device != x.device:
         raise ValueError(f"input is on {x.device} but the layer's scale is on {scale.device}; move the model or the input")
-
-
-RowDequantizer = Callable[[int, int], torch.Tensor]
-
-
-def _rows_per_tile(in_features: int) -> int:
-    return max(1, _TILE_ELEMENTS // max(in_features, 1))
-
-
-def _tiled_linear(x: torch.Tensor, out_features: int, rows: RowDequantizer, bias: torch.Tensor | None) -> torch.Tensor:
-    x2d = x.reshape(-1, x.shape[-1])
-    out = x2d.new_empty(x2d.shape[0], out_features)
-    step = _rows_per_tile(x.shape[-1])
-    for start in range(0, out_features, step):
-        stop = min(start + step, out_features)
-        out[:, start:stop] = x2d @ rows(start, stop).T
-    if bias is not None:
-        out += bias.to(out.dtype)
-    return out.reshape(*x.shape[:-1], out_features)
-
-
-def _tiled_input_grad(grad: torch.Tensor, in_features: int, rows: RowDequantizer) -> torch.Tensor:
-    g2d = grad.reshape(-1, grad.shape[-1])
-    grad_x = g2d.new_zeros(g2d.shape[0], in_features)
-    step = _rows_per_tile(in_features)
-    for start in range(0, g2d.shape[1], step):
-        stop = min(start + step, g2d.shape[1])
-        grad_x += g2d[:, start:stop] @ rows(start, stop)
-    return grad_x.reshape(*grad.shape[:-1], in_features)
-
-
-def _binary_rows(packed, scale, offset, in_features, group_size, dtype) -> RowDequantizer:
-    def rows(start: int, stop: int) -> torch.Tensor:
-        tile_offset = None if offset is None else offset[start:stop]
-        return dequantize(packed[start:stop], scale[start:stop], tile_offset, in_features, group_size, dtype)
-
-    return rows
-
-
-def _int8_rows(weight, scale, dtype) -> RowDequantizer:
-    return lambda start, stop: dequantize_int8(weight[start:stop], scale[start:stop], dtype)
 
 
 @torch.library.custom_op("hf_binarize::binary_linear", mutates_args=())
@@ -136,14 +92,13 @@ def binary_linear(
     group_size: int,
 ) -> torch.Tensor:
     """``x @ W_hat.T + bias`` for a packed 1-bit weight (see the module docstring)."""
-    _check_binary(x, packed, scale, offset, bias, in_features, group_size)
-    rows = _binary_rows(packed, scale, offset, in_features, group_size, x.dtype)
-    return _tiled_linear(x, packed.shape[0], rows, bias)
+    check_binary(x, packed, scale, offset, bias, in_features, group_size)
+    return reference.binary_linear(x, packed, scale, offset, bias, in_features, group_size)
 
 
 @binary_linear.register_fake
 def _(x, packed, scale, offset, bias, in_features, group_size):
-    _check_binary(x, packed, scale, offset, bias, in_features, group_size)
+    check_binary(x, packed, scale, offset, bias, in_features, group_size)
     return x.new_empty(*x.shape[:-1], packed.shape[0])
 
 
@@ -163,8 +118,8 @@ def _binary_backward(ctx, grad):
     packed, scale, offset, bias = ctx.saved_tensors
     grad_x = None
     if ctx.needs_input_grad[0]:
-        rows = _binary_rows(packed, scale, offset, ctx.in_features, ctx.group_size, grad.dtype)
-        grad_x = _tiled_input_grad(grad, ctx.in_features, rows)
+        rows = reference.binary_rows(packed, scale, offset, ctx.in_features, ctx.group_size, grad.dtype)
+        grad_x = reference.tiled_input_grad(grad, ctx.in_features, rows)
     return grad_x, None, None, None, _bias_grad(grad, bias), None, None
 
 
@@ -174,13 +129,13 @@ binary_linear.register_autograd(_binary_backward, setup_context=_binary_setup)
 @torch.library.custom_op("hf_binarize::int8_linear", mutates_args=())
 def int8_linear(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ (weight * scale).T + bias`` for an int8 weight with per-channel scales."""
-    _check_int8(x, weight, scale, bias)
-    return _tiled_linear(x, weight.shape[0], _int8_rows(weight, scale, x.dtype), bias)
+    check_int8(x, weight, scale, bias)
+    return reference.int8_linear(x, weight, scale, bias)
 
 
 @int8_linear.register_fake
 def _(x, weight, scale, bias):
-    _check_int8(x, weight, scale, bias)
+    check_int8(x, weight, scale, bias)
     return x.new_empty(*x.shape[:-1], weight.shape[0])
 
 
@@ -193,12 +148,8 @@ def _int8_backward(ctx, grad):
     weight, scale, bias = ctx.saved_tensors
     grad_x = None
     if ctx.needs_input_grad[0]:
-        grad_x = _tiled_input_grad(grad, weight.shape[1], _int8_rows(weight, scale, grad.dtype))
+        grad_x = reference.tiled_input_grad(grad, weight.shape[1], reference.int8_rows(weight, scale, grad.dtype))
     return grad_x, None, None, _bias_grad(grad, bias)
 
 
 int8_linear.register_autograd(_int8_backward, setup_context=_int8_setup)
-
-
-# Last: the backends import this module, and importing them registers their kernels for the ops above.
-from . import kernels  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""Tests of int8 weights-only quantization (hf_binarize.int8) against a numpy float64 reference."""
+"""Tests of int8 weights-only quantization (hf_binarize.formats.int8) against a numpy float64 reference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hf_binarize.formats import Int8Format
-from hf_binarize.int8 import INT8_MAX, dequantize_int8, quantize_int8
+from hf_binarize.formats.int8 import INT8_MAX, dequantize_int8, quantize_int8
 
 SCALE_DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 HALF_ULP = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}

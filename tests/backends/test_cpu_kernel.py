@@ -1,4 +1,4 @@
-"""The native CPU kernels of ``binary_linear`` (csrc/, loaded by ``hf_binarize.kernels.cpu``).
+"""The native CPU kernels of ``binary_linear`` (csrc/, loaded by ``hf_binarize.backends.cpu``).
 
 Every instruction set this machine runs (and always the portable C path) is checked against a dense float64
 ``x @ (offset + scale * sign).T + bias`` whose signs are unpacked here bit by bit, never by hf_binarize. Packed
@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hf_binarize  # noqa: F401  (registers the ops)
-from hf_binarize.kernels import cpu, get_backend, set_backend
+from hf_binarize.backends import cpu, current_backend, use_backend
 
 pytestmark = pytest.mark.skipif(not cpu.native_available(), reason="the native CPU library is not built")
 
@@ -157,12 +158,8 @@ def test_op_runs_native_kernel_unless_backend_is_torch(monkeypatch):
     case = make_case(9, 33, 200, 64, centred=True)
     assert torch.equal(torch.ops.hf_binarize.binary_linear(*case), native_binary_linear(*case))
     assert len(calls) == 1
-    previous = get_backend()
-    try:
-        set_backend("torch")
+    with use_backend("torch"):
         assert_close(torch.ops.hf_binarize.binary_linear(*case), *case)
-    finally:
-        set_backend(previous)
     assert len(calls) == 1
 
 
@@ -187,21 +184,44 @@ def test_gradients_through_native_forward():
     torch.testing.assert_close(bias.grad.double(), bias64.grad, rtol=1e-4, atol=1e-4)
 
 
-def test_isa_selection(monkeypatch):
-    assert ISAS[0] == "portable" and cpu.get_isa() == ISAS[-1]
-    with pytest.raises(ValueError, match="instruction set"):
-        cpu.set_isa("sse9")
-    try:
-        cpu.set_isa("portable")
-        case = make_case(3, 40, 100)
+def test_isa_selection():
+    assert ISAS[0] == "portable" and cpu.resolve_isa() == ISAS[-1]
+    with pytest.raises(ValueError, match="instruction set"), use_backend(cpu_isa="sse9"):
+        pass
+    case = make_case(3, 40, 100)
+    with use_backend(cpu_isa="portable"):
         assert torch.equal(torch.ops.hf_binarize.binary_linear(*case), cpu.native_binary_linear(*case, isa="portable"))
-        unsupported = [isa for isa in cpu.ISAS if isa not in ISAS]
-        if unsupported:
-            cpu.set_isa(unsupported[0])
-            with pytest.raises(RuntimeError, match="supports only"):
-                cpu.get_isa()
+    unsupported = [isa for isa in cpu.ISAS if isa not in ISAS]
+    if unsupported:
+        with use_backend(cpu_isa=unsupported[0]), pytest.raises(RuntimeError, match="supports only"):
+            torch.ops.hf_binarize.binary_linear(*case)
+    # The choice is scoped: outside the blocks the best instruction set runs again.
+    assert torch.equal(torch.ops.hf_binarize.binary_linear(*case), cpu.native_binary_linear(*case))
+
+
+def test_backend_choice_is_per_thread(monkeypatch):
+    # A `with use_backend("torch")` block in one thread must not switch another thread to the reference.
+    calls = []
+    native_binary_linear = cpu.native_binary_linear
+    monkeypatch.setattr(cpu, "native_binary_linear", lambda *a, **k: calls.append(1) or native_binary_linear(*a, **k))
+    case = make_case(2, 8, 64)
+    started, release = threading.Event(), threading.Event()
+
+    def hold_torch_backend():
+        with use_backend("torch"):
+            started.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold_torch_backend)
+    thread.start()
+    started.wait(10)
+    try:
+        assert current_backend().name == "auto"
+        torch.ops.hf_binarize.binary_linear(*case)
     finally:
-        cpu.set_isa("auto")
+        release.set()
+        thread.join()
+    assert calls == [1]
 
 
 def test_missing_library_warns_and_falls_back(monkeypatch, caplog):
@@ -210,7 +230,9 @@ def test_missing_library_warns_and_falls_back(monkeypatch, caplog):
         assert cpu._library.__wrapped__() is None
     assert "native CPU kernels unavailable" in caplog.text
     monkeypatch.setattr(cpu, "_library", lambda: None)
-    assert cpu.available_isas() == () and cpu.get_isa() is None
+    assert cpu.available_isas() == ()
+    with pytest.raises(RuntimeError, match="not available"):
+        cpu.resolve_isa.__wrapped__()
     case = make_case(2, 5, 20, centred=True)
     assert_close(torch.ops.hf_binarize.binary_linear(*case), *case)
 
@@ -241,7 +263,7 @@ def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("default_dtype", ["bfloat16", "float16", "float64"])
 def test_default_dtype_does_not_change_kernel_buffers(tmp_path, default_dtype):
     # Output buffers once took the default dtype while the C code wrote float32: heap corruption or NaN.
-    m_gemm = cpu.GEMM_MIN_ROWS[cpu.get_isa()]
+    m_gemm = cpu.GEMM_MIN_ROWS[cpu.resolve_isa()]
     cases = {m: make_case(m, 40, 200, 64, centred=True) for m in (5, m_gemm)}
     torch.save(cases, tmp_path / "cases.pt")
     code = f"""

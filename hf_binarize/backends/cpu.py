@@ -5,8 +5,8 @@ this file. Where the library is missing, fails to load or is of another ABI vers
 the op runs the plain-torch reference of :mod:`hf_binarize.ops`. So does ``HF_BINARIZE_BACKEND=torch``.
 
 The library has one code path per instruction set, chosen at run time: ``"avx512"`` (AVX-512F), ``"avx2"``
-(AVX2 + FMA) and ``"portable"`` (plain C). The best one the CPU supports runs unless :func:`set_isa` or the
-``HF_BINARIZE_CPU_ISA`` environment variable names another. It uses ``torch.get_num_threads()`` threads.
+(AVX2 + FMA) and ``"portable"`` (plain C). The best one the CPU supports runs unless ``use_backend(cpu_isa=...)`` or
+the ``HF_BINARIZE_CPU_ISA`` environment variable names another. It uses ``torch.get_num_threads()`` threads.
 
 Below :data:`GEMM_MIN_ROWS` activation rows the library's lookup-table kernel runs (csrc/hfb.h explains it):
 each run of 2 or 4 inputs gets a table of its signed sums, and the packed bits index it, 8 or 16 output rows per
@@ -35,9 +35,7 @@ from pathlib import Path
 
 import torch
 
-from ..ops import _binary_rows, _check_binary, _tiled_linear
-from ..packing import num_groups, packed_width
-from . import get_backend
+from ..formats.binary import num_groups, packed_width
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +56,6 @@ GEMM_MIN_ROWS = {"portable": 8, "avx2": 512, "avx512": 512}
 _GEMM_TILE_ELEMENTS = 1 << 20
 _GEMM_TILE_MIN_ROWS = 256
 
-_isa = os.environ.get("HF_BINARIZE_CPU_ISA", "auto")
-_isa_code: int | None = None  # _isa resolved, cached: resolving it takes several library calls
 _forked = False
 
 
@@ -108,24 +104,19 @@ def available_isas() -> tuple[str, ...]:
     return tuple(name for code, name in enumerate(ISAS) if lib is not None and lib.hfb_isa_supported(code))
 
 
-def set_isa(name: str) -> None:
-    """Force an instruction set (one of :data:`ISAS`), or ``"auto"`` for the best one available."""
-    global _isa, _isa_code
+@functools.cache
+def resolve_isa(name: str = "auto") -> str:
+    """The instruction set ``name`` stands for on this CPU (``"auto"``: the fastest); raises where it cannot run."""
     if name != "auto" and name not in ISAS:
         raise ValueError(f"CPU instruction set must be 'auto' or one of {list(ISAS)}, got {name!r}")
-    _isa, _isa_code = name, None
-
-
-def get_isa() -> str | None:
-    """The instruction set the kernel runs, or ``None`` without the library."""
     isas = available_isas()
     if not isas:
-        return None
-    if _isa == "auto":
+        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
+    if name == "auto":
         return isas[-1]
-    if _isa not in isas:
-        raise RuntimeError(f"HF_BINARIZE_CPU_ISA={_isa!r} but this CPU supports only {list(isas)}")
-    return _isa
+    if name not in isas:
+        raise RuntimeError(f"CPU instruction set {name!r} requested, but this CPU supports only {list(isas)}")
+    return name
 
 
 def supports(in_features: int, group_size: int) -> bool:
@@ -152,22 +143,16 @@ def native_binary_linear(
     in_features: int,
     group_size: int,
     *,
-    isa: str | None = None,
+    isa: str = "auto",
     num_threads: int | None = None,
 ) -> torch.Tensor:
-    """``binary_linear`` on the native kernel, with an instruction set and thread count of choice (default: the
-    current ones). Arguments are those of the op, already checked; needs :func:`native_available` and
-    :func:`supports`."""
-    global _isa_code
+    """``binary_linear`` on the native kernel, with an instruction set (:data:`ISAS` or ``"auto"``) and thread
+    count of choice (default: torch's). Arguments are those of the op, already checked; needs
+    :func:`native_available` and :func:`supports`."""
     lib = _library()
     if lib is None:
         raise RuntimeError("the native CPU kernels of hf_binarize are not available")
-    if isa is not None:
-        code = ISAS.index(isa)
-    else:
-        if _isa_code is None:
-            _isa_code = ISAS.index(get_isa())
-        code = _isa_code
+    code = ISAS.index(resolve_isa(isa))
     threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
     out_features = packed.shape[0]
     # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
@@ -239,31 +224,3 @@ def _check_buffers(**buffers: tuple[torch.Tensor | None, torch.dtype | None, int
 def _check(status: int) -> None:
     if status:
         raise RuntimeError(f"hf_binarize native kernel failed: {_ERRORS.get(status, status)}")
-
-
-def _cpu_binary_linear(x, packed, scale, offset, bias, in_features, group_size):
-    _check_binary(x, packed, scale, offset, bias, in_features, group_size)
-    if (
-        get_backend() == "torch"
-        or x.numel() == 0
-        or packed.shape[0] == 0
-        or not supports(in_features, group_size)
-        or not native_available()
-    ):
-        rows = _binary_rows(packed, scale, offset, in_features, group_size, x.dtype)
-        return _tiled_linear(x, packed.shape[0], rows, bias)
-    return native_binary_linear(x, packed, scale, offset, bias, in_features, group_size)
-
-
-_registry = torch.library.Library("hf_binarize", "IMPL")
-
-
-@functools.cache
-def register() -> None:
-    """Make the native kernel the CPU implementation of ``binary_linear`` (idempotent; loads no library).
-
-    Registered straight on the dispatcher's CPU key rather than with ``binary_linear.register_kernel("cpu")``: the
-    latter wraps the kernel in an output-aliasing check that cost 12 us a call on the test machine, as much as
-    the whole kernel for a 1024 x 1024 layer.
-    """
-    _registry.impl("binary_linear", _cpu_binary_linear, "CPU")

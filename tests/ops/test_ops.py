@@ -13,16 +13,15 @@ import torch
 from torch.library import opcheck
 
 import hf_binarize  # noqa: F401  (registers the ops)
-import hf_binarize.ops as ops_module
-from hf_binarize import kernels
+import hf_binarize.ops.reference as ops_module
+from hf_binarize.backends import use_backend
 
 
 @pytest.fixture
 def torch_backend():
     """The tiling tests spy on the plain-torch reference, which native backends bypass."""
-    kernels.set_backend("torch")
-    yield
-    kernels.set_backend("auto")
+    with use_backend("torch"):
+        yield
 
 binary_linear = torch.ops.hf_binarize.binary_linear
 int8_linear = torch.ops.hf_binarize.int8_linear
@@ -387,7 +386,7 @@ def test_fake_tensor_shapes():
 @pytest.mark.parametrize("tile_elements", [1, 16, 300, 1000])
 def test_tiled_processing_matches_reference(monkeypatch, tile_elements, torch_backend):
     in_features, out_features = 63, 257
-    monkeypatch.setattr(ops_module, "_TILE_ELEMENTS", tile_elements)
+    monkeypatch.setattr(ops_module, "TILE_ELEMENTS", tile_elements)
     requested: list[int] = []
     real_dequantize = ops_module.dequantize
     real_dequantize_int8 = ops_module.dequantize_int8
@@ -433,7 +432,7 @@ def test_tiled_processing_matches_reference(monkeypatch, tile_elements, torch_ba
 
 
 def test_default_tile_keeps_dense_weight_partial(monkeypatch, torch_backend):
-    # With the default tile, a weight of more than _TILE_ELEMENTS elements is never dequantized whole.
+    # With the default tile, a weight of more than TILE_ELEMENTS elements is never dequantized whole.
     requested: list[int] = []
     real = ops_module.dequantize
 
@@ -447,7 +446,7 @@ def test_default_tile_keeps_dense_weight_partial(monkeypatch, torch_backend):
     scale = torch.ones(out_features, 1, dtype=torch.float16)
     y = binary_linear(torch.ones(1, in_features), packed, scale, None, None, in_features, in_features)
     assert (y == -in_features).all()
-    assert max(requested) * in_features <= ops_module._TILE_ELEMENTS
+    assert max(requested) * in_features <= ops_module.TILE_ELEMENTS
     assert sum(requested) == out_features
 
 

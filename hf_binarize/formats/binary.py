@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .storage import TensorSpec, to_scale_dtype
+
 PACKING_FORMAT = "sign-lsb-v1"
 
 _BIT_WEIGHTS = 1 << torch.arange(8, dtype=torch.int32)
@@ -202,26 +204,51 @@ def dequantize(
     return dense
 
 
-# Worst relative rounding error accepted when storing a scale: bfloat16's 8-bit mantissa. float16 only exceeds it
-# in its subnormal range (|scale| < 6.1e-5), where the precision of a stored scale silently decays.
-_SCALE_REL_ERROR = 2.0**-8
+@dataclass(frozen=True)
+class BinaryFormat:
+    """1-bit signs packed 8 per byte (``sign-lsb-v1``) with a scale per output channel or group."""
 
+    group_size: int | None = None
+    centred: bool = False
+    scale_dtype: torch.dtype = torch.float16
 
-def to_scale_dtype(values: torch.Tensor, scale_dtype: torch.dtype, what: str,
-                   magnitude: torch.Tensor | None = None) -> torch.Tensor:
-    """Store float32 scales (or offsets) in ``scale_dtype``; raise instead of overflowing or losing precision.
+    method = "binary"
+    name = PACKING_FORMAT
 
-    The rounding error is measured relative to ``|values|``, or to ``magnitude`` where that is larger: an offset
-    near zero only has to be exact relative to the size of the weights it is subtracted from.
-    """
-    stored = values.to(scale_dtype)
-    wide = stored.to(torch.float32)
-    size = values.abs() if magnitude is None else torch.maximum(values.abs(), magnitude)
-    error = ((wide - values).abs() / size).nan_to_num(0.0, posinf=float("inf"))
-    if not torch.isfinite(wide).all() or (error > _SCALE_REL_ERROR).any():
-        worst = values.flatten()[error.flatten().argmax()].item()
-        raise ValueError(
-            f"a {what} of {worst:.3g} does not fit {scale_dtype} (overflow or subnormal precision loss); "
-            "set scale_dtype='float32' (or 'bfloat16') in BinaryQuantizationConfig"
+    def group_for(self, in_features: int) -> int:
+        return in_features if self.group_size is None else self.group_size
+
+    def spec(self, out_features: int, in_features: int) -> dict[str, TensorSpec]:
+        groups = (out_features, num_groups(in_features, self.group_for(in_features)))
+        spec = {"": ((out_features, packed_width(in_features)), torch.uint8), "_scale": (groups, self.scale_dtype)}
+        if self.centred:
+            spec["_offset"] = (groups, self.scale_dtype)
+        return spec
+
+    def quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The stored tensors of ``weight``; ``scale`` replaces the computed scales (learned in QAT)."""
+        packed = binarize(weight, self.group_size, self.centred, self.scale_dtype)
+        tensors = {"": packed.packed, "_scale": packed.scale}
+        if scale is not None:
+            tensors["_scale"] = to_scale_dtype(scale.detach().to(torch.float32), self.scale_dtype, "learned scale")
+        if self.centred:
+            tensors["_offset"] = packed.offset
+        return tensors
+
+    def fake_quantize(self, weight: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The dense weight ``quantize`` stands for, differentiable (straight-through sign), for QAT."""
+        return fake_binarize(weight, self.group_size, self.centred, self.scale_dtype, scale)
+
+    def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
+        return torch.ops.hf_binarize.binary_linear(
+            x, tensors[""], tensors["_scale"], tensors.get("_offset"), bias, in_features, self.group_for(in_features)
         )
-    return stored
+
+    def dequantize(self, tensors: dict[str, torch.Tensor], in_features: int, dtype: torch.dtype) -> torch.Tensor:
+        return dequantize(
+            tensors[""], tensors["_scale"], tensors.get("_offset"), in_features, self.group_for(in_features), dtype
+        )
+
+    def bits_per_weight(self, in_features: int) -> float:
+        per_group = torch.finfo(self.scale_dtype).bits * (2 if self.centred else 1)
+        return 1 + per_group / self.group_for(in_features)
