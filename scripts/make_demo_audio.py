@@ -19,7 +19,7 @@ from pathlib import Path
 import soundfile
 
 from hf_binarize.atomic import replaced_folder
-from hf_binarize.data.dataset import load_speech_dataset
+from hf_binarize.data.loading import load_speech_dataset
 
 SPLITS = ("test", "test_unseen")
 

@@ -26,7 +26,7 @@ from transformers import AutoModelForRNNT, AutoProcessor
 
 from .. import __version__
 from ..atomic import write_atomically
-from ..data.dataset import BadExampleError, SpeechPreparer
+from ..data.preparation import BadExampleError, SpeechPreparer
 from ..size import SizeReport, size_report
 from .evaluation import Transcripts, transcribe
 from .splits import load_split
@@ -120,7 +120,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
                    max_duration: float | None = MAX_DURATION, progress: bool = False) -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
-    :func:`hf_binarize.data.dataset.load_speech_dataset` reads), cut to its first ``limit`` utterances.
+    :func:`hf_binarize.data.loading.load_speech_dataset` reads), cut to its first ``limit`` utterances.
 
     Greedy WER and CER by :func:`~hf_binarize.training.evaluation.transcribe` in batches of ``batch_size``; the
     size report of the loaded model and the size of its folder; the decode speed, timed around that whole

@@ -5,7 +5,7 @@ from the command line (:mod:`hf_binarize.training.evaluate`)::
 
     python -m hf_binarize.training.evaluate --model runs/float --data corpus --split test
 
-Examples are the rows :class:`hf_binarize.data.dataset.SpeechPreparer` makes (``input_features``, ``labels``,
+Examples are the rows :class:`hf_binarize.data.preparation.SpeechPreparer` makes (``input_features``, ``labels``,
 ``length``, and the normalised transcript ``text``, which is the reference). Decoding keeps repeated tokens
 (``group_tokens=False``): collapsing them is right for CTC output only.
 """
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.dataset import SpeechCollator
+from ..data.collation import SpeechCollator
 from ..data.text import ErrorRate, cer, wer
 
 

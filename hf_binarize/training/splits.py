@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..data.dataset import SpeechPreparer, load_speech_dataset
+from ..data.loading import load_speech_dataset
+from ..data.preparation import SpeechPreparer
 from ..data.text import normalize_transcript
 
 

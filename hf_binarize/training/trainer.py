@@ -8,7 +8,7 @@ the KL). The parts are logged as ``rnnt_loss``, ``ctc_loss`` and ``kl_loss``, av
 Checkpoints are the Trainer's: the model as a plain ``ParakeetForRNNT`` (latent float weights and
 ``quantization_config.mode="qat"`` during QAT), the processor, the auxiliary CTC head in its own file
 (:mod:`hf_binarize.training.aux_ctc`), optimizer, scheduler, RNG states and trainer state. Batches come from
-:class:`hf_binarize.data.dataset.LengthGroupedBatchSampler`, whose order is a function of the seed and the epoch
+:class:`hf_binarize.data.sampling.LengthGroupedBatchSampler`, whose order is a function of the seed and the epoch
 only: ``train(resume_from_checkpoint=...)`` skips the batches already seen and continues with the same ones an
 uninterrupted run would have drawn.
 """
@@ -26,7 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
 
-from ..data.dataset import LengthGroupedBatchSampler, SpeechCollator
+from ..data.collation import SpeechCollator
+from ..data.sampling import LengthGroupedBatchSampler
 from ..losses import register as register_losses
 from .aux_ctc import (
     HEAD_FILE,
@@ -66,7 +67,7 @@ class _VariableBatches(Sampler[list[int]]):
 
 class TransducerTrainer(Trainer):
     """Trains a ``ParakeetForRNNT`` (float, or QAT from :class:`hf_binarize.BinaryQuantizationConfig` with
-    ``mode="qat"``) on ``datasets.Dataset`` splits prepared by :class:`hf_binarize.data.dataset.SpeechPreparer`.
+    ``mode="qat"``) on ``datasets.Dataset`` splits prepared by :class:`hf_binarize.data.preparation.SpeechPreparer`.
 
     Args:
         model: the transducer. With ``ctc_weight > 0`` it gets an ``aux_ctc_head`` (see

@@ -146,7 +146,7 @@ def test_noise_is_mixed_at_the_planned_snr():
 
 @needs_espeak
 def test_corpus_feeds_the_preparation_pipeline(tmp_path):
-    from hf_binarize.data.dataset import SpeechPreparer, load_speech_dataset
+    from hf_binarize.data import SpeechPreparer, load_speech_dataset
 
     build_corpus(tmp_path / "d", CorpusConfig(utterances=5, **TINY), workers=1)
     raw = load_speech_dataset(tmp_path / "d", "train")
