@@ -25,8 +25,8 @@ import torch
 from torch import nn
 from transformers import AutoModelForRNNT, AutoProcessor
 
+from hf_binarize.evaluation import score_model
 from hf_binarize.size import ModuleSize, SizeReport, size_report
-from hf_binarize.training.evaluate import score_model
 
 
 def hqq_1bit(model: nn.Module) -> str:

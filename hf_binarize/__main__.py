@@ -1,8 +1,8 @@
-"""``python -m hf_binarize``: the ``hf-binarize`` command line (see :mod:`hf_binarize.cli`)."""
+"""``python -m hf_binarize``: the ``hf-binarize`` command line (see :mod:`hf_binarize.commands`)."""
 
 import sys
 
-from .cli import main
+from .commands.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

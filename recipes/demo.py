@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from hf_binarize import cards
-from hf_binarize.cli import main as cli_main
-from hf_binarize.training.evaluate import evaluate_model
+from hf_binarize.commands.main import main as cli_main
+from hf_binarize.evaluation import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("test", "test_unseen")

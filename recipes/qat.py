@@ -25,7 +25,13 @@ from transformers import AutoModelForRNNT, AutoProcessor, set_seed
 
 import hf_binarize
 from hf_binarize import BinaryQuantizationConfig, freeze
-from hf_binarize.cli import add_binarization_arguments, binarization_config
+from hf_binarize.commands.console import setup_logging
+from hf_binarize.commands.options import (
+    add_binarization_arguments,
+    add_data_arguments,
+    add_schedule_arguments,
+    binarization_config,
+)
 from hf_binarize.training import (
     BinarizationWarmupCallback,
     DecodeTrainingSamplesCallback,
@@ -35,15 +41,7 @@ from hf_binarize.training import (
     prepare_split,
     transcribe,
 )
-from hf_binarize.training.cli import (
-    add_data_arguments,
-    add_schedule_arguments,
-    describe_metrics,
-    final_metrics,
-    resume_checkpoint,
-    setup_logging,
-    training_arguments,
-)
+from hf_binarize.training.run import describe_metrics, final_metrics, resume_checkpoint, training_arguments
 
 logger = logging.getLogger("hf_binarize.recipes.qat")
 

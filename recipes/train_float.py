@@ -1,6 +1,6 @@
 """Train a small float ParakeetForRNNT from scratch on a local speech dataset.
 
-    python -m hf_binarize.data.synthetic --out corpus --hours 2      # an espeak-ng corpus (needs espeak-ng)
+    hf-binarize make-dataset --out corpus --hours 2                  # an espeak-ng corpus (needs espeak-ng)
     python recipes/train_float.py --data corpus --output-dir runs/float
     python recipes/train_float.py --data corpus --output-dir runs/float --resume     # after an interruption
     torchrun --nproc-per-node 2 recipes/train_float.py --data corpus                 # DDP (gloo on CPU)
@@ -20,9 +20,11 @@ from collections.abc import Sequence
 
 from transformers import AutoModelForRNNT, AutoProcessor
 
+from hf_binarize.commands.console import setup_logging
+from hf_binarize.commands.options import add_data_arguments, add_schedule_arguments
 from hf_binarize.training import (
     DecodeTrainingSamplesCallback,
-    ModelSize,
+    RNNTArchitecture,
     TransducerTrainer,
     build_character_tokenizer,
     build_processor,
@@ -32,15 +34,7 @@ from hf_binarize.training import (
     normalised_texts,
     prepare_split,
 )
-from hf_binarize.training.cli import (
-    add_data_arguments,
-    add_schedule_arguments,
-    describe_metrics,
-    final_metrics,
-    resume_checkpoint,
-    setup_logging,
-    training_arguments,
-)
+from hf_binarize.training.run import describe_metrics, final_metrics, resume_checkpoint, training_arguments
 
 logger = logging.getLogger("hf_binarize.recipes.train_float")
 
@@ -50,7 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_data_arguments(parser)
     add_schedule_arguments(parser, output_dir="runs/float", max_steps=2000, lr=1e-3, lr_warmup_steps=200,
                            eval_steps=250)
-    defaults = ModelSize()
+    defaults = RNNTArchitecture()
     model = parser.add_argument_group("model")
     model.add_argument("--hidden-size", type=int, default=defaults.hidden_size, help="encoder width (%(default)s)")
     model.add_argument("--layers", type=int, default=defaults.num_layers, help="Conformer blocks (%(default)s)")
@@ -83,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
     if checkpoint is None:
         processor = build_processor(build_character_tokenizer(normalised_texts(raw_train, args.text_column)),
                                     num_mel_bins=args.mel_bins)
-        size = ModelSize(
+        size = RNNTArchitecture(
             hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
             intermediate_size=args.intermediate_size or 4 * args.hidden_size, conv_kernel_size=args.conv_kernel,
             subsampling_factor=args.subsampling_factor, subsampling_channels=args.subsampling_channels,

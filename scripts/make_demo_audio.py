@@ -1,6 +1,6 @@
 """Writes the bundled demo test audio (``demo/audio``) from a synthetic corpus, as a datasets audiofolder.
 
-    python -m hf_binarize.data.synthetic --out corpus --hours 3 --seed 0
+    hf-binarize make-dataset --out corpus --hours 3 --seed 0
     python scripts/make_demo_audio.py --corpus corpus --out demo/audio --per-split 100
 
 The first ``--per-split`` utterances of the ``test`` split (sentences never used in training) and of
@@ -19,7 +19,7 @@ from pathlib import Path
 import soundfile
 
 from hf_binarize.atomic import replaced_folder
-from hf_binarize.data.dataset import load_speech_dataset
+from hf_binarize.data.loading import load_speech_dataset
 
 SPLITS = ("test", "test_unseen")
 

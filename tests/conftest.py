@@ -17,6 +17,9 @@ from transformers import (
     ParakeetRNNTConfig,
     ParakeetTDTConfig,
 )
+from transformers.loss.loss_utils import LOSS_MAPPING
+
+from hf_binarize.losses import register
 
 VOCAB = 29
 BLANK = VOCAB - 1
@@ -82,3 +85,17 @@ def float_folder(tmp_path_factory):
         return cache[kind]
 
     return get
+
+
+@pytest.fixture
+def loss_mapping(monkeypatch):
+    """transformers' LOSS_MAPPING, whose Parakeet entries a test may replace: they come back afterwards."""
+    for key in ("ParakeetForRNNT", "ParakeetForTDT"):
+        monkeypatch.setitem(LOSS_MAPPING, key, LOSS_MAPPING[key])
+    return LOSS_MAPPING
+
+
+@pytest.fixture
+def installed(loss_mapping):
+    """Our losses in LOSS_MAPPING for one test; transformers' come back afterwards."""
+    assert register(force=True)

@@ -48,7 +48,7 @@ _LIBRARY_FILE = "libhfb_cpu" + (".dll" if sys.platform == "win32" else ".dylib" 
 
 # From this many activation rows on, dequantizing tiles of the weight for torch's GEMM beats the lookup kernel.
 # With SIMD lookups it takes many rows: at 256 rows the lookups were still 1.0-1.5x faster than the GEMM on an
-# AVX2 Zen 3 (`python -m hf_binarize.bench kernels`), and the two were level at 1024. The scalar lookups of the
+# AVX2 Zen 3 (`hf-binarize bench kernels`), and the two were level at 1024. The scalar lookups of the
 # portable path lose to the GEMM (and to dense float32) from about 8 rows.
 GEMM_MIN_ROWS = {"portable": 8, "avx2": 512, "avx512": 512}
 # Weights dequantized at once on the GEMM path: 4 MiB of float32, as in the reference implementation, but at

@@ -1,20 +1,25 @@
 """Speech data for training: audio I/O, transcript normalisation and error rates, dataset loading and preparation,
 collation for the Parakeet losses, and a synthetic espeak-ng corpus (:mod:`hf_binarize.data.synthetic`).
 
+Pipeline::
+
+    raw = load_speech_dataset("path/or/hub-id", split="train", text_column="sentence")     # .loading
+    preparer = SpeechPreparer.from_processor(processor, text_column="sentence")             # .preparation
+    train = preparer.prepare(raw)                       # decode, resample, normalise, extract, tokenize, skip bad
+    collator = SpeechCollator.for_model(model)          # .collation: pads; builds labels and decoder_input_ids
+    sampler = LengthGroupedBatchSampler(train["length"], batch_size=16)                     # .sampling
+
+:mod:`.splits` does the first three steps for one split, as training and evaluation both need.
+
 Needs the ``data`` extra (``pip install 'hf-binarize[data]'``: datasets, soundfile, scipy), imported only where
 used, so that ``import hf_binarize.data`` and the text utilities work without it.
 """
 
 from .audio import AudioDecodeError, check_audio, decode_audio, load_audio, peak_dbfs, resample, to_mono
-from .dataset import (
-    BadExampleError,
-    LengthGroupedBatchSampler,
-    PreparedStream,
-    SpeechCollator,
-    SpeechPreparer,
-    detect_source,
-    load_speech_dataset,
-)
+from .collation import SpeechCollator
+from .loading import detect_source, load_speech_dataset
+from .preparation import BadExampleError, SpeechPreparer
+from .sampling import LengthGroupedBatchSampler
 from .text import ErrorRate, cer, edit_operations, normalize_transcript, spell_integer, wer
 
 __all__ = [
@@ -22,7 +27,6 @@ __all__ = [
     "BadExampleError",
     "ErrorRate",
     "LengthGroupedBatchSampler",
-    "PreparedStream",
     "SpeechCollator",
     "SpeechPreparer",
     "cer",

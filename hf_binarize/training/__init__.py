@@ -4,18 +4,19 @@ The recipes (``recipes/train_float.py``, ``recipes/qat.py``) are thin command li
 
 * :mod:`.tokenizer`: the character tokenizer and processor (and why characters);
 * :mod:`.model`: a small ParakeetForRNNT with 4x subsampling, and the labels-versus-frames check;
-* :mod:`.splits`: loading and preparing dataset splits;
 * :mod:`.aux_ctc`: the auxiliary CTC head and loss that make the encoder align with the labels;
 * :mod:`.distillation`: the lattice KL to a float teacher;
 * :mod:`.trainer`: ``TransducerTrainer``, the Trainer combining the losses, with resumable data order and WER;
-* :mod:`.evaluation`: greedy transcription and WER, the same during training and after;
-* :mod:`.evaluate`: ``evaluate_model``, WER, size and speed of a checkpoint (``hf-binarize evaluate``);
-* :mod:`.cli`: the command-line options, training arguments and resuming rules the recipes share;
+* :mod:`.run`: ``TrainingArguments`` from the recipes' options, where checkpoints go and which one to resume;
 * :mod:`.callbacks`: decoding training utterances during training, the binarization warm-up.
 
-Needs the ``data`` extra (``datasets``, ``soundfile``, ``scipy``).
+Splits are loaded and prepared by :mod:`hf_binarize.data.splits` and scored by :mod:`hf_binarize.evaluation`, as
+after training (both re-exported here for the recipes); the recipes' options are in
+:mod:`hf_binarize.commands.options`. Needs the ``data`` extra (``datasets``, ``soundfile``, ``scipy``).
 """
 
+from ..data.splits import load_split, normalised_texts, prepare_split
+from ..evaluation.transcription import Transcripts, transcribe
 from .aux_ctc import (
     attach_aux_ctc_head,
     aux_ctc_loss,
@@ -25,9 +26,7 @@ from .aux_ctc import (
 )
 from .callbacks import BinarizationWarmupCallback, DecodeTrainingSamplesCallback
 from .distillation import lattice_kl_loss
-from .evaluation import Transcripts, transcribe
-from .model import ModelSize, build_rnnt_model, encoder_frames, labels_over_frames
-from .splits import load_split, normalised_texts, prepare_split
+from .model import RNNTArchitecture, build_rnnt_model, encoder_frames, labels_over_frames
 from .tokenizer import BLANK_TOKEN, build_character_tokenizer, build_processor
 from .trainer import TransducerTrainer
 
@@ -35,7 +34,7 @@ __all__ = [
     "BLANK_TOKEN",
     "BinarizationWarmupCallback",
     "DecodeTrainingSamplesCallback",
-    "ModelSize",
+    "RNNTArchitecture",
     "Transcripts",
     "TransducerTrainer",
     "attach_aux_ctc_head",

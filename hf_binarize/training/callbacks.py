@@ -7,8 +7,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ..evaluation.transcription import Transcripts, transcribe
 from ..quantize import set_binarization_mix
-from .evaluation import Transcripts, transcribe
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ModelSize:
-    """The shape of a small FastConformer RNN-T. The defaults (5.6 M parameters with 80 mel bins and a
-    30-character vocabulary) follow a model this project measured on a 2-core CPU (hidden 176, 6 layers, decoder
-    256), with 4x instead of Parakeet's 8x subsampling."""
+class RNNTArchitecture:
+    """The architecture hyperparameters of a small FastConformer RNN-T (its size in bytes is
+    :func:`hf_binarize.size_report`'s). The defaults (5.6 M parameters with 80 mel bins and a 30-character
+    vocabulary) follow a model this project measured on a 2-core CPU (hidden 176, 6 layers, decoder 256), with 4x
+    instead of Parakeet's 8x subsampling."""
 
     hidden_size: int = 176
     num_layers: int = 6
@@ -30,28 +31,28 @@ class ModelSize:
     dropout: float = 0.1
 
 
-def build_rnnt_model(processor: ParakeetProcessor, size: ModelSize = ModelSize(), seed: int = 0) -> ParakeetForRNNT:
+def build_rnnt_model(processor: ParakeetProcessor, architecture: RNNTArchitecture = RNNTArchitecture(), seed: int = 0) -> ParakeetForRNNT:
     """A randomly initialised ``ParakeetForRNNT`` whose vocabulary, blank and mel bins match ``processor``.
 
     Layer drop is off: with a handful of layers, dropping one removes a large share of the encoder. The generation
     config gets the blank as ``decoder_start_token_id``, which ``generate`` needs and Parakeet's config lacks.
     """
-    if size.subsampling_factor & (size.subsampling_factor - 1) or size.subsampling_factor < 2:
-        raise ValueError(f"subsampling_factor must be a power of 2 (>= 2), got {size.subsampling_factor}")
+    if architecture.subsampling_factor & (architecture.subsampling_factor - 1) or architecture.subsampling_factor < 2:
+        raise ValueError(f"subsampling_factor must be a power of 2 (>= 2), got {architecture.subsampling_factor}")
     tokenizer = processor.tokenizer
     blank = processor.blank_token_id
     if blank != len(tokenizer) - 1:
         raise ValueError(f"the blank token must be the last id ({len(tokenizer) - 1}), got {blank}")
     encoder = dict(
-        hidden_size=size.hidden_size, num_hidden_layers=size.num_layers, num_attention_heads=size.num_heads,
-        intermediate_size=size.intermediate_size, conv_kernel_size=size.conv_kernel_size,
-        subsampling_factor=size.subsampling_factor, subsampling_conv_channels=size.subsampling_channels,
-        num_mel_bins=processor.feature_extractor.feature_size, dropout=size.dropout,
-        activation_dropout=size.dropout, attention_dropout=size.dropout, layerdrop=0.0,
+        hidden_size=architecture.hidden_size, num_hidden_layers=architecture.num_layers, num_attention_heads=architecture.num_heads,
+        intermediate_size=architecture.intermediate_size, conv_kernel_size=architecture.conv_kernel_size,
+        subsampling_factor=architecture.subsampling_factor, subsampling_conv_channels=architecture.subsampling_channels,
+        num_mel_bins=processor.feature_extractor.feature_size, dropout=architecture.dropout,
+        activation_dropout=architecture.dropout, attention_dropout=architecture.dropout, layerdrop=0.0,
     )
     config = ParakeetRNNTConfig(
         encoder_config=encoder, vocab_size=len(tokenizer), blank_token_id=blank, pad_token_id=blank,
-        decoder_hidden_size=size.decoder_hidden_size, num_decoder_layers=size.num_decoder_layers,
+        decoder_hidden_size=architecture.decoder_hidden_size, num_decoder_layers=architecture.num_decoder_layers,
     )
     torch.manual_seed(seed)
     model = ParakeetForRNNT(config)

@@ -8,13 +8,14 @@ the KL). The parts are logged as ``rnnt_loss``, ``ctc_loss`` and ``kl_loss``, av
 Checkpoints are the Trainer's: the model as a plain ``ParakeetForRNNT`` (latent float weights and
 ``quantization_config.mode="qat"`` during QAT), the processor, the auxiliary CTC head in its own file
 (:mod:`hf_binarize.training.aux_ctc`), optimizer, scheduler, RNG states and trainer state. Batches come from
-:class:`hf_binarize.data.dataset.LengthGroupedBatchSampler`, whose order is a function of the seed and the epoch
+:class:`hf_binarize.data.sampling.LengthGroupedBatchSampler`, whose order is a function of the seed and the epoch
 only: ``train(resume_from_checkpoint=...)`` skips the batches already seen and continues with the same ones an
 uninterrupted run would have drawn.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -26,7 +27,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
 
-from ..data.dataset import LengthGroupedBatchSampler, SpeechCollator
+from ..data.collation import SpeechCollator
+from ..data.sampling import LengthGroupedBatchSampler
+from ..evaluation.transcription import Transcripts, transcribe
 from ..losses import register as register_losses
 from .aux_ctc import (
     HEAD_FILE,
@@ -37,7 +40,6 @@ from .aux_ctc import (
     save_aux_ctc_head,
 )
 from .distillation import lattice_kl_loss
-from .evaluation import Transcripts, transcribe
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +68,15 @@ class _VariableBatches(Sampler[list[int]]):
 
 class TransducerTrainer(Trainer):
     """Trains a ``ParakeetForRNNT`` (float, or QAT from :class:`hf_binarize.BinaryQuantizationConfig` with
-    ``mode="qat"``) on ``datasets.Dataset`` splits prepared by :class:`hf_binarize.data.dataset.SpeechPreparer`.
+    ``mode="qat"``) on ``datasets.Dataset`` splits prepared by :class:`hf_binarize.data.preparation.SpeechPreparer`.
 
     Args:
         model: the transducer. With ``ctc_weight > 0`` it gets an ``aux_ctc_head`` (see
             :mod:`hf_binarize.training.aux_ctc`), unless it already has one.
-        args: ``TrainingArguments``. ``remove_unused_columns`` is forced off (the collator picks its columns; the
-            transcripts are needed for WER), ``prediction_loss_only`` on (the lattice logits are too large to
-            gather) and ``ddp_find_unused_parameters`` off (see :mod:`hf_binarize.training.aux_ctc`).
+        args: ``TrainingArguments``, left unchanged: the trainer uses a copy with ``remove_unused_columns`` off (the
+            collator picks its columns; the transcripts are needed for WER), ``prediction_loss_only`` on (the
+            lattice logits are too large to gather) and ``ddp_find_unused_parameters`` off (see
+            :mod:`hf_binarize.training.aux_ctc`).
         processor: the ``ParakeetProcessor``, saved into every checkpoint; its tokenizer decodes hypotheses.
         ctc_weight: weight of the auxiliary CTC loss; 0 disables it.
         teacher: a float transducer with the same vocabulary, for ``distill_weight > 0``; kept in eval mode and out
@@ -94,11 +97,11 @@ class TransducerTrainer(Trainer):
         register_losses()
         if ctc_weight > 0:
             attach_aux_ctc_head(model)
-        args.remove_unused_columns = False
-        args.prediction_loss_only = True
-        # Every parameter gets a gradient, but the auxiliary head is applied outside the forward DDP wraps, which
-        # the search for unused parameters would report as unused (see aux_ctc).
-        args.ddp_find_unused_parameters = False
+        # A copy: the caller's arguments stay as they were. Every parameter gets a gradient, but the auxiliary head
+        # is applied outside the forward DDP wraps, which the search for unused parameters would report as unused
+        # (see aux_ctc).
+        args = dataclasses.replace(args, remove_unused_columns=False, prediction_loss_only=True,
+                                   ddp_find_unused_parameters=False)
         kwargs.setdefault("data_collator", SpeechCollator.for_model(model))
         super().__init__(model=model, args=args, processing_class=processor, **kwargs)
         # compute_loss returns a per-batch mean: the Trainer must divide it by the accumulation steps.

@@ -62,3 +62,32 @@ def build_feature_extractor():
     from transformers import ParakeetFeatureExtractor
 
     return ParakeetFeatureExtractor(feature_size=MEL_BINS)
+
+
+# (file name, transcript, how to make the audio); the last seven are each unfit for one reason.
+GOOD = [
+    ("tone-16k.wav", "Hello, world!", lambda p: write_wav(p, sine(300, 1.0, 16000), 16000)),
+    ("tone-8k.wav", "A quiet   tone.", lambda p: write_wav(p, sine(500, 0.6, 8000), 8000)),
+    ("tone-44k-stereo.flac", "It's stereo", lambda p: write_wav(p, np.stack([sine(700, 0.8, 44100)] * 2, 1), 44100)),
+]
+BAD = {
+    "unreadable_audio": ("broken.wav", "broken file", lambda p: p.write_bytes(b"RIFF not really a wav file")),
+    "empty_audio": ("empty.wav", "nothing here", lambda p: write_wav(p, np.zeros(0, np.float32), 16000)),
+    "silent_audio": ("silent.wav", "silence", lambda p: write_wav(p, np.zeros(16000, np.float32), 16000)),
+    "non_finite_audio": ("nan.wav", "not a number",
+                         lambda p: write_wav(p, np.where(np.arange(16000) == 5, np.nan, sine(300, 1.0, 16000)),
+                                             16000, subtype="FLOAT")),
+    "too_long": ("long.wav", "far too long", lambda p: write_wav(p, sine(300, 3.0, 16000), 16000)),
+    "too_short": ("short.wav", "too short", lambda p: write_wav(p, sine(300, 0.05, 16000), 16000)),
+    "no_tokens": ("no-text.wav", " ?! ", lambda p: write_wav(p, sine(300, 1.0, 16000), 16000)),
+}
+
+
+def make_audiofolder(root, rows):
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "metadata.csv", "w") as metadata:
+        metadata.write("file_name,text\n")
+        for name, text, make in rows:
+            make(root / name)
+            metadata.write(f'{name},"{text}"\n')
+    return root

@@ -12,7 +12,6 @@ import math
 import pytest
 import torch
 from transformers import ParakeetForRNNT, ParakeetRNNTConfig
-from transformers.loss.loss_utils import LOSS_MAPPING
 
 import hf_binarize.losses as losses_pkg
 from hf_binarize.losses import _lattice, parakeet_rnnt_loss, register, rnnt_loss
@@ -283,25 +282,15 @@ def test_matches_torchaudio(fused):
     torch.testing.assert_close(ours.grad, ref.grad, rtol=1e-4, atol=1e-5)
 
 
-@pytest.fixture
-def installed(monkeypatch):
-    """Our entries in LOSS_MAPPING for one test; transformers' come back afterwards."""
-    for key in ("ParakeetForRNNT", "ParakeetForTDT"):
-        monkeypatch.setitem(LOSS_MAPPING, key, LOSS_MAPPING[key])
-    assert register(force=True)
-
-
-def test_register_leaves_torchaudio_in_place_unless_forced(monkeypatch):
-    for key in ("ParakeetForRNNT", "ParakeetForTDT"):
-        monkeypatch.setitem(LOSS_MAPPING, key, LOSS_MAPPING[key])
-    original = dict(LOSS_MAPPING)
+def test_register_leaves_torchaudio_in_place_unless_forced(loss_mapping, monkeypatch):
+    original = dict(loss_mapping)
     monkeypatch.setattr(losses_pkg, "_torchaudio_available", lambda: True)
     assert not register()
-    assert dict(LOSS_MAPPING) == original
+    assert dict(loss_mapping) == original
     monkeypatch.setattr(losses_pkg, "_torchaudio_available", lambda: False)
     assert register()
-    assert LOSS_MAPPING["ParakeetForRNNT"] is parakeet_rnnt_loss
-    assert LOSS_MAPPING["ParakeetForTDT"] is losses_pkg.parakeet_tdt_loss
+    assert loss_mapping["ParakeetForRNNT"] is parakeet_rnnt_loss
+    assert loss_mapping["ParakeetForTDT"] is losses_pkg.parakeet_tdt_loss
 
 
 def tiny_rnnt(vocab=12):

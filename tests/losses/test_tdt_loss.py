@@ -12,9 +12,8 @@ import torch
 from transformers import ParakeetForTDT, ParakeetTDTConfig
 from transformers.loss.loss_tdt import ParakeetForTDTLoss
 from transformers.loss.loss_tdt import tdt_loss as transformers_tdt_loss
-from transformers.loss.loss_utils import LOSS_MAPPING
 
-from hf_binarize.losses import _lattice, parakeet_tdt_loss, register, tdt_loss
+from hf_binarize.losses import _lattice, parakeet_tdt_loss, tdt_loss
 
 REDUCTIONS = ("mean_volume", "mean_batch", "mean", "sum", "none")
 
@@ -197,14 +196,6 @@ def test_rejects_bad_inputs(change, message):
                 target_lengths=u_lens, blank_token_id=3, durations=(0, 1, 2))
     with pytest.raises(ValueError, match=message):
         tdt_loss(**{**args, **change})
-
-
-@pytest.fixture
-def installed(monkeypatch):
-    """Our entries in LOSS_MAPPING for one test; transformers' come back afterwards."""
-    for key in ("ParakeetForRNNT", "ParakeetForTDT"):
-        monkeypatch.setitem(LOSS_MAPPING, key, LOSS_MAPPING[key])
-    assert register(force=True)
 
 
 def tiny_tdt(vocab=12):

@@ -12,7 +12,7 @@ COMMANDS = {
     "train_float": ([str(RECIPES / "train_float.py")], ["--data", "--resume", "--ctc-weight", "--subsampling-factor"]),
     "qat": ([str(RECIPES / "qat.py")], ["--model", "--resume", "--learnable-scales", "--centred", "--group-size",
                                         "--int8", "--warmup-steps", "--distill-weight"]),
-    "evaluate": (["-m", "hf_binarize.training.evaluate"], ["--model", "--data", "--split"]),
+    "evaluate": (["-m", "hf_binarize", "evaluate"], ["--model", "--data", "--split"]),
 }
 
 

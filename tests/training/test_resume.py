@@ -19,7 +19,7 @@ from training_helpers import MICRO_MODEL, QUIET, RECIPES, build_tiny_corpus, loa
 from transformers import TrainerCallback
 
 from hf_binarize.training import TransducerTrainer
-from hf_binarize.training.cli import resume_checkpoint
+from hf_binarize.training.run import resume_checkpoint
 
 pytestmark = needs_espeak
 STEPS, KILLED_AFTER = 8, 4

@@ -11,7 +11,7 @@ import safetensors.torch
 from training_helpers import QUIET, TINY_MODEL, build_tiny_corpus, load_recipe, needs_espeak
 from transformers import AutoModelForRNNT, AutoProcessor, ParakeetForRNNT
 
-from hf_binarize.training import evaluate
+from hf_binarize.evaluation import evaluate_model
 
 pytestmark = needs_espeak
 STEPS = 300
@@ -53,6 +53,6 @@ def test_a_tiny_model_learns_the_utterances_it_trains_on(corpus, tmp_path, capsy
     assert type(model) is ParakeetForRNNT and processor.decoder_type == "rnnt"
     # hf-binarize evaluate scores the saved model as training scored it (batched alike: padding moves encoder
     # outputs by rounding errors, which could flip a decision).
-    reloaded = evaluate.evaluate_model(out, corpus, split="train", limit=12, batch_size=6)
+    reloaded = evaluate_model(out, corpus, split="train", limit=12, batch_size=6)
     assert reloaded.transcripts.hypotheses == trainer.last_transcripts.hypotheses
     assert reloaded.to_dict()["wer"] == pytest.approx(evaluations[-1]["eval_wer"], abs=1e-4)

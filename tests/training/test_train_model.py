@@ -10,7 +10,7 @@ import torch
 from training_helpers import MEL_BINS, TINY_SIZE, tiny_model, tiny_processor
 
 from hf_binarize.training import (
-    ModelSize,
+    RNNTArchitecture,
     build_character_tokenizer,
     build_processor,
     build_rnnt_model,
@@ -33,7 +33,7 @@ def test_the_model_matches_its_processor():
 
 
 def test_default_size_is_the_reference_model():
-    model = build_rnnt_model(build_processor(build_character_tokenizer()), ModelSize())
+    model = build_rnnt_model(build_processor(build_character_tokenizer()), RNNTArchitecture())
     assert 5.5e6 < model.num_parameters() < 5.7e6
 
 
@@ -62,4 +62,4 @@ def test_labels_over_frames_counts_and_warns(caplog):
 @pytest.mark.parametrize("factor", [3, 1])
 def test_subsampling_must_be_a_power_of_two(factor):
     with pytest.raises(ValueError, match="power of 2"):
-        build_rnnt_model(tiny_processor(), ModelSize(**{**TINY_SIZE.__dict__, "subsampling_factor": factor}))
+        build_rnnt_model(tiny_processor(), RNNTArchitecture(**{**TINY_SIZE.__dict__, "subsampling_factor": factor}))

@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from hf_binarize.data.synthetic import CorpusConfig, build_corpus, check_espeak
-from hf_binarize.training import ModelSize, build_character_tokenizer, build_processor, build_rnnt_model
+from hf_binarize.training import (
+    RNNTArchitecture,
+    build_character_tokenizer,
+    build_processor,
+    build_rnnt_model,
+)
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -30,7 +35,7 @@ QUIET = ["--sample-steps", "0", "--logging-steps", "1"]
 
 
 MEL_BINS = 32
-TINY_SIZE = ModelSize(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, subsampling_channels=8,
+TINY_SIZE = RNNTArchitecture(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, subsampling_channels=8,
                       decoder_hidden_size=32)
 
 

@@ -1,8 +1,8 @@
 """Time binary_linear on CPU against dense float32 and bfloat16 F.linear of the same shape.
 
-    python -m hf_binarize.bench kernels                   # all shapes, M in 1 8 64 256, 1 and 2 threads
-    python -m hf_binarize.bench kernels --quick           # fewer repeats, M in 1 64, 1 thread
-    python -m hf_binarize.bench kernels --json out.json
+    hf-binarize bench kernels                   # all shapes, M in 1 8 64 256, 1 and 2 threads
+    hf-binarize bench kernels --quick           # fewer repeats, M in 1 64, 1 thread
+    hf-binarize bench kernels --json out.json
 
 Columns, per thread count, weight shape N x K (out x in features) and activation rows M, in ms per call (median
 of repeated calls, the five taking turns, under ``torch.inference_mode``; unless ``--warm``, each call takes the
@@ -23,6 +23,7 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,15 +34,6 @@ from ..formats.binary import binarize
 SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024), (4096, 4096), (640, 8193))
 ROWS = (1, 8, 64, 256)
 THREADS = (1, 2)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, M in 1 64, 1 thread")
-    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON")
-    parser.add_argument("--threads", type=int, nargs="+", help=f"thread counts (default {THREADS})")
-    parser.add_argument("--rows", type=int, nargs="+", help=f"activation rows M (default {ROWS})")
-    parser.add_argument("--warm", action="store_true", help="reuse one copy of each weight, which may stay cached")
-    parser.set_defaults(run=run)
 
 
 # Bytes of copies of each weight that the calls cycle through unless --warm: more than the last-level cache of
@@ -103,10 +95,14 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
     return row
 
 
-def run(args) -> None:
-    threads = args.threads or ((1,) if args.quick else THREADS)
-    rows = args.rows or ((1, 64) if args.quick else ROWS)
-    budget_s, min_repeats = (0.05, 3) if args.quick else (0.3, 3)
+def run(*, quick: bool = False, threads: Sequence[int] | None = None, rows: Sequence[int] | None = None,
+        warm: bool = False, json_path: str | None = None) -> list[dict]:
+    """Prints the table (and writes it as JSON to ``json_path``) and returns its rows. ``quick``: fewer repeats,
+    M in 1 64 and 1 thread, unless ``threads`` or ``rows`` say otherwise; ``warm``: one copy of each weight, which
+    may stay cached."""
+    threads = threads or ((1,) if quick else THREADS)
+    rows = rows or ((1, 64) if quick else ROWS)
+    budget_s, min_repeats = (0.05, 3) if quick else (0.3, 3)
     previous_threads = torch.get_num_threads()
     machine = {
         "cpu": platform.processor() or platform.machine(),
@@ -114,7 +110,7 @@ def run(args) -> None:
         "backend": current_backend().name,
         "isa": cpu.resolve_isa(current_backend().cpu_isa),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "weights": "cached" if args.warm else f"cycling through {ROTATION_BYTES >> 20} MiB of copies",
+        "weights": "cached" if warm else f"cycling through {ROTATION_BYTES >> 20} MiB of copies",
     }
     print(" ".join(f"{key}={value}" for key, value in machine.items()))
     header = ("thr", "N x K", "M", "dense f32", "dense bf16", "op f32", "op bf16", "kernel f32", "x f32", "x bf16")
@@ -126,7 +122,7 @@ def run(args) -> None:
             torch.set_num_threads(count)
             for n, k in SHAPES:
                 for m in rows:
-                    row = {"threads": count, **measure(n, k, m, budget_s, min_repeats, args.warm)}
+                    row = {"threads": count, **measure(n, k, m, budget_s, min_repeats, warm)}
                     table.append(row)
                     kernel = f"{row['kernel_f32_ms']:.3f}" if "kernel_f32_ms" in row else "-"
                     print(line.format(
@@ -136,7 +132,8 @@ def run(args) -> None:
                     ), flush=True)  # fmt: skip
     finally:
         torch.set_num_threads(previous_threads)
-    if args.json:
-        with open(args.json, "w") as out:
+    if json_path:
+        with open(json_path, "w") as out:
             json.dump({"machine": machine, "unit": "ms per call, median", "rows": table}, out, indent=2)
-        print(f"wrote {args.json}")
+        print(f"wrote {json_path}")
+    return table

@@ -24,13 +24,18 @@ from transformers import AutoModelForRNNT, AutoProcessor, ProcessorMixin, modeli
 
 import hf_binarize
 from hf_binarize import cards
-from hf_binarize.cli import build_parser, main
+from hf_binarize.commands.main import build_parser, main
+from hf_binarize.data.splits import prepare_split
 from hf_binarize.data.text import cer, wer
+from hf_binarize.evaluation import report as evaluate_module
+from hf_binarize.evaluation.transcription import transcribe
 from hf_binarize.size import folder_size, size_report
-from hf_binarize.training import ModelSize, build_character_tokenizer, build_processor, build_rnnt_model
-from hf_binarize.training import evaluate as evaluate_module
-from hf_binarize.training.evaluation import transcribe
-from hf_binarize.training.splits import prepare_split
+from hf_binarize.training import (
+    RNNTArchitecture,
+    build_character_tokenizer,
+    build_processor,
+    build_rnnt_model,
+)
 
 sf = pytest.importorskip("soundfile")
 
@@ -81,7 +86,7 @@ def dataset(tmp_path_factory) -> Path:
 def float_dir(tmp_path_factory) -> Path:
     """A tiny float ParakeetForRNNT with its processor."""
     processor = build_processor(build_character_tokenizer(), num_mel_bins=32)
-    model = build_rnnt_model(processor, ModelSize(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+    model = build_rnnt_model(processor, RNNTArchitecture(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
                                                   subsampling_channels=8, decoder_hidden_size=32))
     folder = tmp_path_factory.mktemp("float")
     model.save_pretrained(folder)
@@ -236,19 +241,29 @@ def test_quantize_on_a_full_disk_is_one_line_and_keeps_the_old_output(failing, f
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "keep.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize(("missing", "install"), [("datasets", "hf-binarize[data]"),
-                                                   ("soundfile", "hf-binarize[data]"),
-                                                   ("accelerate", "accelerate")])
-def test_evaluate_without_an_optional_dependency_is_one_line(missing, install, float_dir, dataset):
-    """A new process in which importing ``missing`` fails, as it does where it is not installed."""
+def evaluate_without(missing: str, float_dir: Path, dataset: Path) -> subprocess.CompletedProcess:
+    """``hf-binarize evaluate`` in a new process in which importing ``missing`` fails, as it does where it is not
+    installed."""
     script = (f"import sys; sys.modules[{missing!r}] = None\n"
-              "from hf_binarize.cli import main\n"
+              "from hf_binarize.commands.main import main\n"
               f"sys.exit(main(['evaluate', '--model', {str(float_dir)!r}, '--dataset', {str(dataset)!r}]))")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).parents[1])
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.parametrize(("missing", "install"), [("datasets", "hf-binarize[data]"),
+                                                   ("soundfile", "hf-binarize[data]")])
+def test_evaluate_without_an_optional_dependency_is_one_line(missing, install, float_dir, dataset):
+    result = evaluate_without(missing, float_dir, dataset)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert lines == [f"hf-binarize evaluate: error: {missing} is not installed: pip install '{install}'"]
+
+
+def test_evaluate_needs_no_accelerate(float_dir, dataset):
+    """Scoring imports no training code, hence not the Trainer, which needs accelerate."""
+    result = evaluate_without("accelerate", float_dir, dataset)
+    assert result.returncode == 0, result.stderr
 
 
 def dead_pid() -> int:
@@ -338,10 +353,10 @@ def test_evaluate_max_duration_option(float_dir, dataset, tmp_path, capsys):
     assert "left out" not in str(cards.model_card(cards.load_results([str(record)]), "float"))
 
 
-def test_the_training_alias_scores_a_float_model_as_transcribe_does(float_dir, dataset, tmp_path):
+def test_evaluate_with_the_data_alias_scores_a_float_model_as_transcribe_does(float_dir, dataset, tmp_path):
     record = tmp_path / "float.json"
-    assert evaluate_module.main(["--model", str(float_dir), "--data", str(dataset), "--batch-size", "3",
-                                 "--limit", "3", "--samples", "0", "--json", str(record)]) == 0
+    assert main(["evaluate", "--model", str(float_dir), "--data", str(dataset), "--batch-size", "3",
+                 "--limit", "3", "--samples", "0", "--json", str(record)]) == 0
     result = json.loads(record.read_text())
     processor = AutoProcessor.from_pretrained(float_dir)
     model = AutoModelForRNNT.from_pretrained(float_dir)

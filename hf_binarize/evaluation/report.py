@@ -1,11 +1,9 @@
-"""Scoring a transducer checkpoint on a speech dataset split: greedy WER and CER, size, and decode speed.
-
-    hf-binarize evaluate --model runs/qat --dataset corpus --split test --json results/qat-test.json
-    python -m hf_binarize.training.evaluate --model runs/qat --data corpus --split test     # the same command
+"""Scoring a transducer checkpoint on a speech dataset split: greedy WER and CER, size, and decode speed, and the
+JSON record of the score (``hf-binarize evaluate --json``), whose schema :mod:`hf_binarize.cards` checks.
 
 Float, QAT and packed checkpoints alike (importing ``hf_binarize`` registers its quantizer with transformers, so a
-packed checkpoint loads packed), scored by :func:`hf_binarize.training.evaluation.transcribe`, the code that scores
-models during training. A module of its own, not imported by the package, so that ``python -m`` runs it once.
+packed checkpoint loads packed), scored by :func:`hf_binarize.evaluation.transcription.transcribe`, the code
+that scores models during training.
 """
 
 from __future__ import annotations
@@ -13,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,20 +22,31 @@ from transformers import AutoModelForRNNT, AutoProcessor
 
 from .. import __version__
 from ..atomic import write_atomically
-from ..data.dataset import BadExampleError, SpeechPreparer
+from ..data.preparation import BadExampleError, SpeechPreparer
+from ..data.splits import load_split
 from ..size import SizeReport, size_report
-from .evaluation import Transcripts, transcribe
-from .splits import load_split
+from .transcription import Transcripts, transcribe
 
 # Utterances longer than this many seconds are left out of a score unless told otherwise (--max-duration): the
 # limit the training preparer applies, and the one every score had before the option existed.
 MAX_DURATION = 30.0
 
+# The JSON record of one score (:meth:`Evaluation.to_dict`), as readers check it: every key is required, extra keys
+# are allowed (newer writers may add some). A type is the JSON type of the value; a dict, a nested object.
+RECORD_SCHEMA: dict[str, Any] = {
+    "variant": str, "model": str, "dataset": str, "split": str, "utterances": int,
+    "wer": float, "cer": float, "word_errors": int, "words": int,
+    "size": {"params": int, "weight_bytes": int, "folder_bytes": int, "bits_per_param": float,
+             "compression_vs_fp32": float, "precision": {"binary": int, "int8": int, "float": int}},
+    "speed": {"audio_seconds": float, "decode_seconds": float, "rtf": float, "threads": int},
+    "command": str, "hf_binarize_version": str, "torch_version": str, "transformers_version": str,
+}
+
 
 @dataclass(frozen=True)
 class Evaluation:
     """What :func:`evaluate_model` measured. ``str()`` is a table for people, :meth:`to_dict` the JSON record
-    ``hf-binarize evaluate --json`` writes and :mod:`hf_binarize.cards` reads."""
+    ``hf-binarize evaluate --json`` writes and :mod:`hf_binarize.cards` reads (:data:`RECORD_SCHEMA`)."""
 
     variant: str
     model: str
@@ -120,9 +127,9 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
                    max_duration: float | None = MAX_DURATION, progress: bool = False) -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
-    :func:`hf_binarize.data.dataset.load_speech_dataset` reads), cut to its first ``limit`` utterances.
+    :func:`hf_binarize.data.loading.load_speech_dataset` reads), cut to its first ``limit`` utterances.
 
-    Greedy WER and CER by :func:`~hf_binarize.training.evaluation.transcribe` in batches of ``batch_size``; the
+    Greedy WER and CER by :func:`~hf_binarize.evaluation.transcription.transcribe` in batches of ``batch_size``; the
     size report of the loaded model and the size of its folder; the decode speed, timed around that whole
     ``transcribe`` call with ``threads`` torch threads (default: the current count, which is restored afterwards)
     against the seconds of prepared audio (feature frames times the feature extractor's hop: each utterance
@@ -194,13 +201,3 @@ def _model_folder(model: str | os.PathLike) -> Path:
 
     return Path(snapshot_download(str(model), local_files_only=True))
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``hf-binarize evaluate`` (see :mod:`hf_binarize.cli`) under its older name; returns the exit status."""
-    from ..cli import main as cli_main
-
-    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

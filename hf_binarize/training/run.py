@@ -1,4 +1,6 @@
-"""Command-line pieces the training recipes share: data and schedule options, ``TrainingArguments``, resuming."""
+"""A training run of the recipes: its ``TrainingArguments`` (from the options of
+:func:`hf_binarize.commands.options.add_schedule_arguments`), where its checkpoints go, which one a resume continues
+from, and its final metrics."""
 
 from __future__ import annotations
 
@@ -22,58 +24,6 @@ _TRAINING_STATE = ("optimizer.pt", "scheduler.pt")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--data", default="corpus",
-                       help="speech dataset: a save_to_disk folder such as the synthetic corpus "
-                            "(python -m hf_binarize.data.synthetic), an audiofolder, parquet, or a Hub id "
-                            "(default %(default)s)")
-    group.add_argument("--train-split", default="train", help="training split (default %(default)s)")
-    group.add_argument("--eval-split", default="validation",
-                       help="split for evaluation loss and WER; '' for none (default %(default)s)")
-    group.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
-    group.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
-    group.add_argument("--train-limit", type=int, help="use only the first N training utterances")
-    group.add_argument("--eval-limit", type=int, default=200,
-                       help="evaluate on the first N utterances of the eval split (default %(default)s)")
-
-
-def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, max_steps: int, lr: float,
-                           lr_warmup_steps: int, eval_steps: int) -> None:
-    group = parser.add_argument_group("training")
-    group.add_argument("--output-dir", default=output_dir,
-                       help="where the final model and its processor go, nothing else (default %(default)s)")
-    group.add_argument("--checkpoint-dir",
-                       help="where the Trainer checkpoints go, as checkpoint-STEP folders (default: OUTPUT_DIR "
-                            "followed by -checkpoints, a sibling, so that OUTPUT_DIR holds only what ships)")
-    group.add_argument("--resume", action="store_true",
-                       help="continue from the newest complete checkpoint, at its step and in its data order")
-    group.add_argument("--overwrite", action="store_true", help="delete earlier checkpoints first")
-    group.add_argument("--max-steps", type=int, default=max_steps, help="optimizer steps (default %(default)s)")
-    group.add_argument("--batch-size", type=int, default=16, help="utterances per batch and device (default 16)")
-    group.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step (default 1)")
-    group.add_argument("--lr", type=float, default=lr, help="peak learning rate, AdamW (default %(default)s)")
-    group.add_argument("--lr-warmup-steps", type=int, default=lr_warmup_steps,
-                       help="linear learning-rate warm-up (default %(default)s)")
-    group.add_argument("--lr-scheduler", default="cosine",
-                       help="transformers scheduler type after the warm-up (default %(default)s)")
-    group.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
-    group.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (default 1.0)")
-    group.add_argument("--seed", type=int, default=0, help="seed of initialisation, dropout and data order")
-    group.add_argument("--eval-steps", type=int, default=eval_steps,
-                       help="evaluate (loss, WER) every N steps (default %(default)s)")
-    group.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: --eval-steps)")
-    group.add_argument("--save-total-limit", type=int, default=2, help="checkpoints kept (default 2)")
-    group.add_argument("--logging-steps", type=int, default=25, help="log losses every N steps (default 25)")
-    group.add_argument("--sample-steps", type=int, default=100,
-                       help="decode training utterances every N steps; 0 never (default 100)")
-    group.add_argument("--num-samples", type=int, default=4,
-                       help="training utterances decoded each time (default 4)")
-    group.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
-    group.add_argument("--ctc-weight", type=float,
-                       help="weight of the auxiliary CTC loss on the encoder; 0 off (default %(default)s)")
-
-
 def checkpoint_dir(args: argparse.Namespace) -> Path:
     return Path(args.checkpoint_dir or f"{Path(args.output_dir)}-checkpoints")
 
@@ -85,7 +35,7 @@ def _has_accelerator() -> bool:
 
 
 def training_arguments(args: argparse.Namespace, *, evaluate: bool) -> TrainingArguments:
-    """``TrainingArguments`` from the options of :func:`add_schedule_arguments`."""
+    """``TrainingArguments`` from the options of :func:`hf_binarize.commands.options.add_schedule_arguments`."""
     accelerator = _has_accelerator()
     return TrainingArguments(
         output_dir=str(checkpoint_dir(args)),
@@ -188,8 +138,3 @@ def describe_metrics(metrics: dict[str, float]) -> str:
     return (f"eval loss {metrics['eval_loss']:.3f}, WER {100 * metrics['eval_wer']:.2f}%, "
             f"CER {100 * metrics['eval_cer']:.2f}%")
 
-
-def setup_logging() -> None:
-    """INFO for this package (WER lines, decoded samples), WARNING for the libraries."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("hf_binarize").setLevel(logging.INFO)

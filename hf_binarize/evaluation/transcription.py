@@ -1,17 +1,16 @@
 """Greedy transcription and word error rate of a transducer on prepared speech examples.
 
-The same code scores a float model during training, a QAT model during training, and a float or packed checkpoint
-from the command line (:mod:`hf_binarize.training.evaluate`)::
+The same code scores a float or QAT model during training (:mod:`hf_binarize.training.trainer`) and a float or
+packed checkpoint from the command line (:mod:`hf_binarize.evaluation.report`, ``hf-binarize evaluate``).
 
-    python -m hf_binarize.training.evaluate --model runs/float --data corpus --split test
-
-Examples are the rows :class:`hf_binarize.data.dataset.SpeechPreparer` makes (``input_features``, ``labels``,
+Examples are the rows :class:`hf_binarize.data.preparation.SpeechPreparer` makes (``input_features``, ``labels``,
 ``length``, and the normalised transcript ``text``, which is the reference). Decoding keeps repeated tokens
 (``group_tokens=False``): collapsing them is right for CTC output only.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.dataset import SpeechCollator
+from ..data.collation import SpeechCollator
 from ..data.text import ErrorRate, cer, wer
 
 
@@ -82,8 +81,11 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
     """
     config = model.config
     blank = config.blank_token_id
-    if model.generation_config.decoder_start_token_id is None:
-        model.generation_config.decoder_start_token_id = blank
+    # A copy, so that the caller's model keeps its own generation config; the prediction network starts from blank
+    # when the checkpoint names no start token, and the token budget is set per batch below.
+    generation = copy.deepcopy(model.generation_config)
+    if generation.decoder_start_token_id is None:
+        generation.decoder_start_token_id = blank
     collator = SpeechCollator(label_pad_token_id=blank)
     if hasattr(examples, "column_names"):
         lengths, references = list(examples["length"]), list(examples["text"])
@@ -102,10 +104,10 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
             # Greedy RNN-T emits at most max_symbols_per_step tokens per frame (blanks included): the bound
             # generate would guess itself, with a warning.
             frames = model._get_subsampling_output_length(batch["attention_mask"].sum(-1)).to(device)
+            generation.max_new_tokens = int(frames.max()) * config.max_symbols_per_step
             with torch.no_grad():
                 output = model.generate(input_features=batch["input_features"].to(device),
-                                        attention_mask=batch["attention_mask"].to(device),
-                                        max_new_tokens=int(frames.max()) * config.max_symbols_per_step)
+                                        attention_mask=batch["attention_mask"].to(device), generation_config=generation)
             texts = tokenizer.batch_decode(_drop_tokens_past_the_end(output, frames, blank),
                                            skip_special_tokens=True, group_tokens=False)
             for index, text in zip(chunk, texts, strict=True):

@@ -1,12 +1,13 @@
-"""Loading and preparing one split of a speech dataset for the recipes, with the model's processor."""
+"""Loading and preparing one split of a speech dataset with a model's processor, for training and evaluation."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from ..data.dataset import SpeechPreparer, load_speech_dataset
-from ..data.text import normalize_transcript
+from .loading import load_speech_dataset
+from .preparation import SpeechPreparer
+from .text import normalize_transcript
 
 
 def load_split(source: str | os.PathLike, split: str, *, text_column: str = "text", audio_column: str = "audio",

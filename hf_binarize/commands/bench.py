@@ -1,0 +1,25 @@
+"""``hf-binarize bench``: benchmarks of the packed kernels (:mod:`hf_binarize.benchmarks`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..benchmarks import kernels
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("bench", help="benchmarks of the packed kernels",
+                                 description="Benchmarks of the packed kernels: kernels times binary_linear against "
+                                             "dense F.linear.")
+    benchmarks = parser.add_subparsers(dest="benchmark", required=True)
+    parser = benchmarks.add_parser("kernels", help=kernels.__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, M in 1 64, 1 thread")
+    parser.add_argument("--json", metavar="PATH", help="also write the table as JSON")
+    parser.add_argument("--threads", type=int, nargs="+", help=f"thread counts (default {kernels.THREADS})")
+    parser.add_argument("--rows", type=int, nargs="+", help=f"activation rows M (default {kernels.ROWS})")
+    parser.add_argument("--warm", action="store_true", help="reuse one copy of each weight, which may stay cached")
+    parser.set_defaults(run=run_kernels)
+
+
+def run_kernels(args: argparse.Namespace) -> None:
+    kernels.run(quick=args.quick, threads=args.threads, rows=args.rows, warm=args.warm, json_path=args.json)

@@ -1,0 +1,58 @@
+"""``hf-binarize evaluate``: WER, CER, size and real-time factor of a checkpoint on one split of a dataset."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..evaluation import MAX_DURATION, evaluate_model
+from .checkpoint import transducer_config
+from .console import setup_logging
+from .options import non_negative_int, positive_int, seconds_or_none
+
+_DESCRIPTION = """\
+Greedy WER and CER of a transducer checkpoint (float, QAT or packed) on one split of a speech dataset, scored by
+the code that scores models during training; its size (weights in memory by precision, folder on disk); and its
+decode speed: the real-time factor, wall seconds of the whole transcription divided by seconds of audio (the
+prepared audio: feature frames times the feature extractor's hop, i.e. each utterance rounded down to a whole hop,
+10 ms for Parakeet). Utterances longer than --max-duration and those that cannot be used (unreadable or silent
+audio, empty transcript) are skipped, counted in the summary, the JSON record and the log; with none left, the
+command fails."""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("evaluate", help="WER, CER, size and real-time factor of a model on a dataset",
+                                 description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="checkpoint folder with its processor, or a Hub id")
+    parser.add_argument("--dataset", "--data", required=True, dest="dataset",
+                        help="speech dataset: save_to_disk or audiofolder folder, parquet, or a Hub id")
+    parser.add_argument("--split", default="test", help="split to score (default %(default)s)")
+    parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
+    parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
+    parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")
+    parser.add_argument("--batch-size", type=positive_int, default=16,
+                        help="utterances per generate call (default %(default)s)")
+    parser.add_argument("--threads", type=positive_int,
+                        help="torch CPU threads while decoding (default: torch's default, the cores it sees)")
+    parser.add_argument("--max-duration", type=seconds_or_none, default=MAX_DURATION, metavar="SECONDS",
+                        help=f"skip utterances longer than this, counting them; 'none' scores all (default "
+                             f"{MAX_DURATION:g})")
+    parser.add_argument("--variant", help="the model's name in the results (default: the model folder's name)")
+    parser.add_argument("--samples", type=non_negative_int, default=3,
+                        help="reference/hypothesis pairs to print (default %(default)s)")
+    parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    setup_logging()
+    transducer_config(args.model)
+    result = evaluate_model(args.model, args.dataset, split=args.split, audio_column=args.audio_column,
+                            text_column=args.text_column, limit=args.limit, batch_size=args.batch_size,
+                            threads=args.threads, variant=args.variant, max_duration=args.max_duration,
+                            progress=True)
+    print(result)
+    if args.samples > 0:
+        print(result.transcripts.samples(args.samples))
+    if args.json:
+        result.write_json(args.json)
+        print(f"results written to {args.json}")

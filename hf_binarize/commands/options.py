@@ -1,0 +1,123 @@
+"""Option groups shared by the commands and the training recipes, and the value types of their options.
+
+``recipes/qat.py`` and ``hf-binarize quantize`` binarize with the same options (:func:`add_binarization_arguments`,
+read back by :func:`binarization_config`); ``recipes/train_float.py`` and ``recipes/qat.py`` share the data and
+schedule options, which :func:`hf_binarize.training.run.training_arguments` turns into ``TrainingArguments``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..config import BinaryQuantizationConfig
+
+# --------------------------------------------------------------------------------------------- binarization
+
+
+def add_binarization_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The options that say how a float model is binarized (``hf-binarize quantize``, ``recipes/qat.py``); read
+    them back with :func:`binarization_config`."""
+    parser.add_argument("--centred", action="store_true", help="binarize W - mean, keeping the mean as an offset")
+    parser.add_argument("--group-size", type=int,
+                        help="inputs per scale, a multiple of 8 (default: one scale per output channel)")
+    parser.add_argument("--scale-dtype", default="float16", choices=["float16", "bfloat16", "float32"],
+                        help="dtype of the stored scales and offsets (default %(default)s)")
+    parser.add_argument("--int8", nargs="*", default=[], metavar="PATTERN",
+                        help="modules kept at int8 instead of 1 bit, e.g. joint decoder.embedding")
+    parser.add_argument("--float", nargs="*", default=[], metavar="PATTERN", dest="keep_float",
+                        help="modules kept in float, e.g. encoder.subsampling")
+
+
+def binarization_config(args: argparse.Namespace, **fields: Any) -> BinaryQuantizationConfig:
+    """The ``BinaryQuantizationConfig`` of the options :func:`add_binarization_arguments` added, plus ``fields``
+    (such as ``mode="qat"``) as they are. Raises ``ValueError`` naming a bad value."""
+    return BinaryQuantizationConfig(
+        centred=args.centred, group_size=args.group_size, scale_dtype=args.scale_dtype,
+        module_overrides={pattern: "int8" for pattern in args.int8},
+        modules_to_not_convert=args.keep_float or None, **fields)
+
+
+# ------------------------------------------------------------------------------------------ data and schedule
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dataset a training recipe reads, its splits and columns."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", default="corpus",
+                       help="speech dataset: a save_to_disk folder such as the synthetic corpus "
+                            "(hf-binarize make-dataset), an audiofolder, parquet, or a Hub id "
+                            "(default %(default)s)")
+    group.add_argument("--train-split", default="train", help="training split (default %(default)s)")
+    group.add_argument("--eval-split", default="validation",
+                       help="split for evaluation loss and WER; '' for none (default %(default)s)")
+    group.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
+    group.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
+    group.add_argument("--train-limit", type=int, help="use only the first N training utterances")
+    group.add_argument("--eval-limit", type=int, default=200,
+                       help="evaluate on the first N utterances of the eval split (default %(default)s)")
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, max_steps: int, lr: float,
+                           lr_warmup_steps: int, eval_steps: int) -> None:
+    """Where a training run writes, how long and how fast it trains, how often it evaluates and checkpoints; the
+    keywords are the recipe's defaults."""
+    group = parser.add_argument_group("training")
+    group.add_argument("--output-dir", default=output_dir,
+                       help="where the final model and its processor go, nothing else (default %(default)s)")
+    group.add_argument("--checkpoint-dir",
+                       help="where the Trainer checkpoints go, as checkpoint-STEP folders (default: OUTPUT_DIR "
+                            "followed by -checkpoints, a sibling, so that OUTPUT_DIR holds only what ships)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue from the newest complete checkpoint, at its step and in its data order")
+    group.add_argument("--overwrite", action="store_true", help="delete earlier checkpoints first")
+    group.add_argument("--max-steps", type=int, default=max_steps, help="optimizer steps (default %(default)s)")
+    group.add_argument("--batch-size", type=int, default=16, help="utterances per batch and device (default 16)")
+    group.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step (default 1)")
+    group.add_argument("--lr", type=float, default=lr, help="peak learning rate, AdamW (default %(default)s)")
+    group.add_argument("--lr-warmup-steps", type=int, default=lr_warmup_steps,
+                       help="linear learning-rate warm-up (default %(default)s)")
+    group.add_argument("--lr-scheduler", default="cosine",
+                       help="transformers scheduler type after the warm-up (default %(default)s)")
+    group.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
+    group.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (default 1.0)")
+    group.add_argument("--seed", type=int, default=0, help="seed of initialisation, dropout and data order")
+    group.add_argument("--eval-steps", type=int, default=eval_steps,
+                       help="evaluate (loss, WER) every N steps (default %(default)s)")
+    group.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: --eval-steps)")
+    group.add_argument("--save-total-limit", type=int, default=2, help="checkpoints kept (default 2)")
+    group.add_argument("--logging-steps", type=int, default=25, help="log losses every N steps (default 25)")
+    group.add_argument("--sample-steps", type=int, default=100,
+                       help="decode training utterances every N steps; 0 never (default 100)")
+    group.add_argument("--num-samples", type=int, default=4,
+                       help="training utterances decoded each time (default 4)")
+    group.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
+    group.add_argument("--ctc-weight", type=float,
+                       help="weight of the auxiliary CTC loss on the encoder; 0 off (default %(default)s)")
+
+
+# ------------------------------------------------------------------------------------------------ value types
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def seconds_or_none(text: str) -> float | None:
+    """A positive number of seconds, or ``none`` (no limit)."""
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds or 'none', got {text}")
+    return value

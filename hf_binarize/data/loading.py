@@ -1,0 +1,119 @@
+"""Loading one split of a speech dataset (Hub id, audiofolder, parquet or ``save_to_disk`` folder) with its audio
+left undecoded.
+
+Audio never goes through ``datasets``' own decoding (torchcodec, which does not load on CPU-only machines): the
+audio column is cast to ``Audio(decode=False)`` and read with soundfile by :mod:`hf_binarize.data.audio`. For the
+same reason local ``audiofolder`` directories are read by this module, not by ``datasets``' AudioFolder builder,
+whose encoder imports torchcodec even for plain file paths.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import datasets
+
+SourceKind = Literal["hub", "audiofolder", "parquet", "disk"]
+
+_METADATA_FILES = ("metadata.csv", "metadata.jsonl", "metadata.parquet")
+_METADATA_BUILDERS = {".csv": "csv", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _metadata_file(folder: Path) -> Path | None:
+    return next((folder / name for name in _METADATA_FILES if (folder / name).is_file()), None)
+
+
+def detect_source(source: str | os.PathLike) -> SourceKind:
+    """Tells what ``source`` is: a ``save_to_disk`` folder (``dataset_dict.json`` or ``state.json``), an
+    audiofolder (a ``metadata.csv|jsonl|parquet`` at the top or in split subfolders), parquet (a ``.parquet`` file
+    or a folder holding some), or else a Hub dataset id.
+
+    A path-like string that does not exist (absolute, starting with ``.`` or ``~``, or with more than one ``/``)
+    raises ``FileNotFoundError`` rather than being sent to the Hub as an id.
+    """
+    path = Path(source).expanduser()
+    if path.is_file():
+        if path.suffix == ".parquet":
+            return "parquet"
+        raise ValueError(f"{path}: a file source must be a .parquet file")
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            return "disk"
+        if _metadata_file(path) or any(_metadata_file(sub) for sub in path.iterdir() if sub.is_dir()):
+            return "audiofolder"
+        if any(path.rglob("*.parquet")):
+            return "parquet"
+        raise ValueError(f"{path}: not a save_to_disk folder, an audiofolder with metadata, nor parquet files")
+    text = str(source)
+    if os.path.isabs(text) or text.startswith((".", "~")) or text.count("/") > 1:
+        raise FileNotFoundError(f"{text}: no such file or folder")
+    return "hub"
+
+
+def _load_audiofolder(root: Path, split: str, audio_column: str, **load_kwargs: Any) -> datasets.Dataset:
+    """Reads datasets' audiofolder layout: ``metadata.{csv,jsonl,parquet}`` with a ``file_name`` column relative to
+    the metadata file, either at the top (the ``train`` split) or in one subfolder per split."""
+    import datasets
+
+    splits = {"train": _metadata_file(root)} if _metadata_file(root) else {}
+    splits.update({sub.name: _metadata_file(sub) for sub in sorted(root.iterdir())
+                   if sub.is_dir() and _metadata_file(sub)})
+    if split not in splits:
+        raise ValueError(f"{root}: no split {split!r}; found {sorted(splits)}")
+    metadata = splits[split]
+    table = datasets.load_dataset(_METADATA_BUILDERS[metadata.suffix], data_files={split: str(metadata)},
+                                  split=split, **load_kwargs)
+    if "file_name" not in table.column_names:
+        raise ValueError(f"{metadata}: no file_name column (columns: {table.column_names})")
+    folder = str(metadata.parent.resolve())
+    table = table.map(
+        lambda batch: {audio_column: [{"bytes": None, "path": os.path.join(folder, name)}
+                                      for name in batch["file_name"]]},
+        batched=True, remove_columns=["file_name"], desc="audiofolder paths")
+    return table.cast_column(audio_column, datasets.Audio(decode=False))
+
+
+def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audio_column: str = "audio",
+                        text_column: str = "text", name: str | None = None, kind: SourceKind | None = None,
+                        **load_kwargs: Any) -> datasets.Dataset:
+    """Loads one split of a speech dataset with its audio column left undecoded (``Audio(decode=False)``).
+
+    ``source`` is a Hub dataset id (``datasets.load_dataset(source, name, split=...)``), a local
+    audiofolder directory, a parquet file or folder (splits from file names such as ``test-00000-of-00001.parquet``;
+    a single file is returned as ``split``), or a ``save_to_disk`` folder; ``kind`` overrides
+    :func:`detect_source`. ``load_kwargs`` go to ``datasets.load_dataset`` (for
+    example ``cache_dir``, ``revision``, ``data_files``). Raises ``ValueError`` when ``audio_column`` or
+    ``text_column`` is missing.
+    """
+    import datasets
+
+    kind = kind or detect_source(source)
+    if kind == "hub":
+        dataset = datasets.load_dataset(str(source), name, split=split, **load_kwargs)
+    elif kind == "parquet":
+        path = Path(source).expanduser()
+        files = {"data_files": {split: str(path)}} if path.is_file() else {"data_dir": str(path)}
+        dataset = datasets.load_dataset("parquet", split=split, **files, **load_kwargs)
+    else:
+        path = Path(source).expanduser()
+        if kind == "audiofolder":
+            dataset = _load_audiofolder(path, split, audio_column, **load_kwargs)
+        else:
+            dataset = datasets.load_from_disk(str(path))
+            if isinstance(dataset, datasets.DatasetDict):
+                if split not in dataset:
+                    raise ValueError(f"{path}: no split {split!r}; found {sorted(dataset)}")
+                dataset = dataset[split]
+
+    features = dataset.features
+    if features is not None:
+        missing = [column for column in (audio_column, text_column) if column not in features]
+        if missing:
+            raise ValueError(f"{source}: missing column(s) {missing}; columns are {list(features)} (name the "
+                             "right ones with --audio-column / --text-column, or audio_column= / text_column=)")
+        if isinstance(features[audio_column], datasets.Audio):
+            dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
+    return dataset

@@ -1,0 +1,166 @@
+"""Preparing raw speech examples (audio cell + transcript) into model inputs, skipping the ones unfit for training."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .audio import AudioDecodeError, check_audio, load_audio, resample
+from .text import normalize_transcript
+
+if TYPE_CHECKING:
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+SkipReason = Literal["unreadable_audio", "empty_audio", "non_finite_audio", "too_short", "too_long",
+                     "silent_audio", "no_tokens"]
+
+
+class BadExampleError(ValueError):
+    """Raised in strict mode for an example that would otherwise be skipped."""
+
+    def __init__(self, index: int, reason: SkipReason, detail: str) -> None:
+        super().__init__(f"example {index}: {reason} ({detail})")
+        self.index = index
+        self.reason = reason
+        self.detail = detail
+
+    def __reduce__(self) -> tuple:
+        # Keeps the error intact across the worker processes of Dataset.map(num_proc=...).
+        return type(self), (self.index, self.reason, self.detail)
+
+
+@dataclass
+class SpeechPreparer:
+    """Turns raw examples (audio cell + transcript) into model inputs, skipping the ones unfit for training.
+
+    Per example: decode with soundfile, mix to mono, check (see :func:`hf_binarize.data.audio.check_audio`),
+    resample to ``feature_extractor.sampling_rate``, normalise the transcript with ``normalizer`` (``None`` keeps it
+    as is, for cased and punctuated vocabularies), tokenize without special tokens, extract features. The output
+    row has ``input_features`` (frames x features, padding frames trimmed), ``labels`` (token ids), ``length``
+    (frames, for length grouping), ``text`` (the normalised transcript, for scoring) and the ``keep_columns``.
+
+    Unfit examples are skipped and counted by :data:`SkipReason` into :attr:`skipped`, with one log line per
+    :meth:`prepare`; with ``strict=True`` the first one raises :class:`BadExampleError`
+    naming its index and reason. Errors of the feature extractor or tokenizer are not caught: they are
+    configuration errors that show on the first example, not mid-epoch.
+
+    The feature extractor must return time-major features, ``(1, frames, features)`` plus an ``attention_mask``,
+    as Parakeet's does.
+    """
+
+    feature_extractor: Any
+    tokenizer: Any
+    audio_column: str = "audio"
+    text_column: str = "text"
+    normalizer: Callable[[str], str] | None = normalize_transcript
+    min_seconds: float = 0.1
+    max_seconds: float | None = 30.0
+    silence_dbfs: float = -60.0
+    strict: bool = False
+    keep_columns: Sequence[str] = ()
+    skipped: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        clashes = set(self.keep_columns) & {"input_features", "labels", "length", "text", "skip_reason"}
+        if clashes:
+            raise ValueError(f"keep_columns {sorted(clashes)} would overwrite prepared columns")
+
+    @classmethod
+    def from_processor(cls, processor: Any, **kwargs: Any) -> SpeechPreparer:
+        """Builds a preparer from a processor holding ``feature_extractor`` and ``tokenizer`` (a ParakeetProcessor)."""
+        return cls(processor.feature_extractor, processor.tokenizer, **kwargs)
+
+    @property
+    def sampling_rate(self) -> int:
+        """The rate audio is resampled to: the feature extractor's."""
+        return int(self.feature_extractor.sampling_rate)
+
+    def prepare_example(self, example: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
+        """Prepares one example; raises :class:`BadExampleError` for an unfit one (whatever ``strict`` says)."""
+        try:
+            samples, rate = load_audio(example[self.audio_column])
+        except AudioDecodeError as error:
+            raise BadExampleError(index, "unreadable_audio", str(error)) from error
+        problem = check_audio(samples, rate, min_seconds=self.min_seconds, max_seconds=self.max_seconds,
+                              silence_dbfs=self.silence_dbfs)
+        if problem is not None:
+            raise BadExampleError(index, *problem)
+        text = example[self.text_column] or ""
+        if self.normalizer is not None:
+            text = self.normalizer(text)
+        labels = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text.strip() else []
+        if not labels:
+            raise BadExampleError(index, "no_tokens", f"transcript {example[self.text_column]!r}")
+
+        samples = resample(samples, rate, self.sampling_rate)
+        extracted = self.feature_extractor(samples, sampling_rate=self.sampling_rate, return_attention_mask=True,
+                                           return_tensors="np")
+        frames = int(np.asarray(extracted["attention_mask"])[0].sum())
+        features = np.asarray(extracted["input_features"], dtype=np.float32)[0, :frames]
+        row = {"input_features": features, "labels": list(labels), "length": frames, "text": text}
+        row.update({column: example[column] for column in self.keep_columns})
+        return row
+
+    def _outcome(self, example: Mapping[str, Any], index: int) -> dict[str, Any] | BadExampleError:
+        try:
+            return self.prepare_example(example, index)
+        except BadExampleError as error:
+            if self.strict:
+                raise
+            logger.debug("skipping %s", error)
+            return error
+
+    def _prepare_batch(self, batch: Mapping[str, list], indices: list[int]) -> dict[str, list]:
+        output: dict[str, list] = {name: [] for name in ("input_features", "labels", "length", "text",
+                                                         *self.keep_columns, "skip_reason")}
+        for position, index in enumerate(indices):
+            outcome = self._outcome({column: values[position] for column, values in batch.items()}, index)
+            if isinstance(outcome, BadExampleError):
+                # A placeholder row keeps the batch aligned; the skip_reason column removes it afterwards.
+                outcome = {"input_features": np.zeros((0, 0), np.float32), "labels": [], "length": 0, "text": "",
+                           **{column: batch[column][position] for column in self.keep_columns},
+                           "skip_reason": outcome.reason}
+            else:
+                outcome["skip_reason"] = ""
+            for name, values in output.items():
+                values.append(outcome[name])
+        return output
+
+    def _log(self, counts: Counter, total: int) -> None:
+        skipped = sum(counts.values())
+        detail = ", ".join(f"{reason}={count}" for reason, count in sorted(counts.items()))
+        log = logger.warning if skipped else logger.info
+        log("prepared %d of %d examples; skipped %d%s", total - skipped, total, skipped,
+            f" ({detail})" if detail else "")
+
+    def prepare(self, dataset: datasets.Dataset, **map_kwargs: Any) -> datasets.Dataset:
+        """Prepares a ``datasets.Dataset``; ``map_kwargs`` such as ``num_proc`` or ``cache_file_name`` go to
+        ``Dataset.map``."""
+        import datasets
+
+        features = dataset.features
+        output_features = datasets.Features({
+            "input_features": datasets.List(datasets.List(datasets.Value("float32"))),
+            "labels": datasets.List(datasets.Value("int32")),
+            "length": datasets.Value("int32"),
+            "text": datasets.Value("string"),
+            **{column: features[column] for column in self.keep_columns},
+            "skip_reason": datasets.Value("string"),
+        })
+        map_kwargs.setdefault("desc", "preparing speech")
+        prepared = dataset.map(self._prepare_batch, batched=True, with_indices=True,
+                               remove_columns=dataset.column_names, features=output_features, **map_kwargs)
+        counts = Counter(reason for reason in prepared["skip_reason"] if reason)
+        self.skipped.update(counts)
+        self._log(counts, len(prepared))
+        if counts:
+            prepared = prepared.filter(lambda reasons: [not reason for reason in reasons], batched=True,
+                                       input_columns="skip_reason", desc="dropping skipped examples")
+        return prepared.remove_columns("skip_reason")

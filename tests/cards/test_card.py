@@ -1,0 +1,101 @@
+"""Model cards and the files write_cards writes (hf_binarize.cards.card)."""
+
+from __future__ import annotations
+
+import pytest
+from evaluation_records import PNG_SIGNATURE, result, sample_results
+from huggingface_hub import ModelCard
+
+from hf_binarize.cards import model_card, summary_table, write_cards
+
+
+@pytest.fixture
+def results() -> list[dict]:
+    return sample_results()
+
+
+def test_model_card_metadata_parses_back(results):
+    card = model_card(results, "binary-int8-joint", "float", repo_id="you/parakeet-binary-int8-joint",
+                      base_model="you/parakeet-float", dataset_name="synthetic-harvard", plot_file="plot.png")
+    data = ModelCard(str(card)).data.to_dict()
+    assert data["library_name"] == "transformers"
+    assert data["license"] == "apache-2.0"
+    assert {"hf-binarize", "binarization", "1-bit", "rnnt", "speech"} <= set(data["tags"])
+    assert data["base_model"] == "you/parakeet-float"
+    [index] = data["model-index"]
+    assert index["name"] == "you/parakeet-binary-int8-joint"
+    metrics = {}
+    for entry in index["results"]:
+        assert entry["task"]["type"] == "automatic-speech-recognition"
+        assert entry["dataset"]["name"] == "synthetic-harvard"
+        for metric in entry["metrics"]:
+            metrics[entry["dataset"]["split"], metric["type"]] = metric["value"]
+    mine = {r["split"]: r for r in results if r["variant"] == "binary-int8-joint"}
+    assert set(metrics) == {(s, m) for s in mine for m in ("wer", "cer")}
+    for split, r in mine.items():
+        assert metrics[split, "wer"] == pytest.approx(100 * r["wer"], abs=1e-6)
+        assert metrics[split, "cer"] == pytest.approx(100 * r["cer"], abs=1e-6)
+
+
+def test_model_card_body(results):
+    text = str(model_card(results, "binary-int8-joint", "float", plot_file=["a.png", "b.png"]))
+    mine = [r for r in results if r["variant"] == "binary-int8-joint"]
+    for r in mine:
+        assert r["command"] in text
+        assert f"{r['word_errors']:,} / {r['words']:,}" in text
+    base = next(r for r in results if r["variant"] == "float" and r["split"] == "test")
+    change = 100 * (mine[0]["wer"] - base["wer"]) / base["wer"]
+    assert f"+{change:.1f}%" in text
+    assert "1.07 MB" in text
+    size = mine[0]["size"]
+    assert f"1-bit {100 * size['precision']['binary'] / size['params']:.1f}%" in text
+    assert "import hf_binarize" in text and "AutoModelForRNNT.from_pretrained(" in text
+    assert 'pipeline("automatic-speech-recognition", model="binary-int8-joint")' in text
+    assert "## Limitations" in text and "espeak-ng" in text and "Harvard" in text
+    assert "![Size vs WER](a.png)" in text and "![Size vs WER](b.png)" in text
+    assert summary_table(results, "float") in text
+    # The baseline's own card does not claim to be quantized from itself.
+    data = ModelCard(str(model_card(results, "float", "float", base_model="you/float"))).data.to_dict()
+    assert "base_model" not in data
+    with pytest.raises(ValueError, match="variant 'int4'"):
+        model_card(results, "int4", "float")
+
+
+def test_write_cards(tmp_path, results):
+    out = tmp_path / "cards"
+    written = write_cards(results, out, "float", repo_prefix="you/parakeet", how_made="python recipes/qat.py --x 1")
+    variants = ["float", "binary-int8-joint", "binary-all", "hqq-1bit-g64"]
+    expected = {out / "README.md"} | {out / f"size_vs_wer_{s}.png" for s in ("test", "test_unseen")}
+    expected |= {out / v / "README.md" for v in variants}
+    expected |= {out / v / f"size_vs_wer_{s}.png" for v in variants for s in ("test", "test_unseen")}
+    assert set(written) == expected
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(expected)  # no temporary files left
+    for png in (p for p in expected if p.suffix == ".png"):
+        data = png.read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    summary = (out / "README.md").read_text()
+    assert summary_table(results, "float") in summary
+    assert all(r["command"] in summary for r in results)
+    card = ModelCard.load(out / "binary-all" / "README.md")
+    assert card.data.to_dict()["model-index"][0]["name"] == "you/parakeet-binary-all"
+    assert card.data.to_dict()["base_model"] == "you/parakeet-float"
+    assert "![Size vs WER](size_vs_wer_test.png)" in card.text
+    for text in (summary, card.text):
+        assert "## How these models were made\n\npython recipes/qat.py --x 1" in text
+    with pytest.raises(ValueError, match="OWNER/NAME"):
+        write_cards(results, out, "float", repo_prefix="parakeet")
+
+
+def test_no_card_variants_get_a_row_but_no_card(tmp_path, results):
+    out = tmp_path / "cards"
+    write_cards(results, out, "float", no_card=["hqq-1bit-g64"])
+    assert not (out / "hqq-1bit-g64").exists() and (out / "binary-all" / "README.md").is_file()
+    assert "`hqq-1bit-g64`" in (out / "README.md").read_text()
+    with pytest.raises(ValueError, match="no variant"):
+        write_cards(results, out, "float", no_card=["nope"])
+
+
+def test_unsafe_names_are_refused(tmp_path):
+    results = [result("float", "test", 0.5, 2_000_000, 10.0), result("../x", "test", 0.6, 100_000, 5.0)]
+    with pytest.raises(ValueError, match=r"variant name '\.\./x'"):
+        write_cards(results, tmp_path, "float")
