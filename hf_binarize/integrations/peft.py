@@ -1,20 +1,18 @@
-"""LoRA adapters (PEFT) on a packed, frozen 1-bit base.
+"""LoRA adapters (PEFT) on a packed, frozen 1-bit base, with plain peft calls.
 
 The packed modules hold signs and scales in buffers, so a packed model has nothing to train by itself; LoRA adds a
 trainable float low-rank path ``scaling * B(A(dropout(x)))`` beside each targeted packed layer, and the packed
 matmul passes gradients through to the layers below. :class:`LoraPackedLinear` wraps :class:`PackedLinear`,
-:class:`LoraPackedConv1d` wraps :class:`PackedConv1d` (channels-first and ``channels_last``). Both are plugged in
-through PEFT's custom-module dispatch, which a :class:`~peft.LoraConfig` carries (it is not written to
-``adapter_config.json``), so register on every config, the one you train with and the one you load with::
+:class:`LoraPackedConv1d` wraps :class:`PackedConv1d` (channels-first and ``channels_last``). Importing
+``hf_binarize`` (which loading a packed model needs anyway) puts them in front of peft's LoRA dispatch as soon as
+peft is imported (:func:`install`), so peft is used as for any model::
 
     from peft import LoraConfig, PeftModel, get_peft_model
-    from hf_binarize.integrations.peft import register_lora
 
-    config = register_lora(LoraConfig(r=8, target_modules=["q_proj", "v_proj", "linear1", "pointwise_conv1"]))
+    config = LoraConfig(r=8, target_modules=["q_proj", "v_proj", "linear1", "pointwise_conv1"])
     model = get_peft_model(packed_model, config)        # train, then model.save_pretrained("adapter")
 
-    config = register_lora(LoraConfig.from_pretrained("adapter"))
-    model = PeftModel.from_pretrained(packed_model, "adapter", config=config)
+    model = PeftModel.from_pretrained(packed_model, "adapter")
 
 These behave as for ``nn.Linear`` and ``nn.Conv1d``: ``r``, ``lora_alpha``, ``use_rslora``, ``lora_dropout``,
 ``lora_bias``, several adapters, ``set_adapter``, ``disable_adapter()``, ``adapter_names`` batches,
@@ -50,6 +48,7 @@ Needs ``peft>=0.19``, the first release that passes the ``LoraConfig`` to custom
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NoReturn
 
 import peft
@@ -57,6 +56,8 @@ import torch
 from packaging.version import Version
 from peft import LoraConfig
 from peft.tuners.lora.layer import Linear as LoraLinear
+from peft.tuners.lora.model import LoraModel
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 from ..nn import PackedConv1d, PackedLinear, PackedLSTM, PackedModule
@@ -65,7 +66,7 @@ if Version(peft.__version__) < Version("0.19"):
     # Older releases call custom LoRA layers with unpacked keyword arguments instead of the LoraConfig.
     raise ImportError(f"hf_binarize.integrations.peft needs peft>=0.19, found {peft.__version__}")
 
-__all__ = ["LoraPackedConv1d", "LoraPackedLinear", "register_lora"]
+__all__ = ["LoraPackedConv1d", "LoraPackedLinear", "install", "register_lora"]
 
 # LoRA initialisations that only need the shapes; the others read the base weight, which is packed here.
 _SHAPE_ONLY_INITS = (True, False, "gaussian")
@@ -169,14 +170,38 @@ def _reject_packed(target: nn.Module, adapter_name: str, **kwargs: Any) -> NoRet
     )
 
 
-def register_lora(config: LoraConfig) -> LoraConfig:
-    """Register the packed LoRA layers on ``config`` (in place, idempotent) and return it.
+def dispatch_packed(target: nn.Module, adapter_name: str, config: LoraConfig, **kwargs: Any) -> nn.Module | None:
+    """PEFT dispatcher: the LoRA layer for a packed module, ``None`` for anything else (peft's own dispatch)."""
+    base = target.get_base_layer() if isinstance(target, BaseTunerLayer) else target
+    # The subclass before its base class: a PackedConv1d is a PackedLinear.
+    for packed_class, lora_class in ((PackedConv1d, LoraPackedConv1d), (PackedLinear, LoraPackedLinear)):
+        if isinstance(base, packed_class):
+            return lora_class(target, adapter_name, config=config, **kwargs)
+    if isinstance(base, PackedModule):
+        _reject_packed(base, adapter_name, **kwargs)
+    return None
 
-    Needed on every :class:`~peft.LoraConfig` that meets a packed model: PEFT keeps custom layers on the config
-    object only, so a config read back with ``LoraConfig.from_pretrained`` needs it again.
+
+@functools.cache
+def install() -> None:
+    """Put :func:`dispatch_packed` in front of peft's LoRA dispatch (idempotent).
+
+    peft offers third-party layers only a per-config registration (``LoraConfig._register_custom_module``), which
+    ``adapter_config.json`` does not keep, so ``PeftModel.from_pretrained`` would not find it. Wrapping the one
+    function that picks a LoRA layer for a module makes ``get_peft_model`` and ``PeftModel.from_pretrained`` work
+    on packed models as they are called for any other model; modules that are not packed go to peft unchanged.
     """
-    # PEFT takes the first entry the module is an instance of: the subclass before its base classes.
-    config._register_custom_module(
-        {PackedConv1d: LoraPackedConv1d, PackedLinear: LoraPackedLinear, PackedModule: _reject_packed}
-    )
+    peft_create = LoraModel._create_new_module
+
+    def create_new_module(lora_config, adapter_name, target, **kwargs):
+        new_module = dispatch_packed(target, adapter_name, lora_config, **kwargs)
+        return new_module if new_module is not None else peft_create(lora_config, adapter_name, target, **kwargs)
+
+    LoraModel._create_new_module = staticmethod(create_new_module)
+
+
+def register_lora(config: LoraConfig) -> LoraConfig:
+    """Return ``config`` unchanged, with the packed dispatch installed: the explicit call that hf-binarize 0.1.0
+    needed on every :class:`~peft.LoraConfig`, kept so that code written for it runs; plain peft calls need none."""
+    install()
     return config

@@ -143,3 +143,34 @@ def test_edit_operations_match_brute_force(reference, hypothesis):
 def test_error_rates_add_up():
     total = ErrorRate(1, 2, 3, 10) + ErrorRate(1, 0, 0, 5)
     assert total == ErrorRate(2, 2, 3, 15) and total.errors == 7
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Agreement with the ecosystem's metric: the `evaluate` library's "wer" and "cer" modules (which load from the Hub,
+# unreachable here) compute with jiwer, summing per pair: errors = S + D + I, reference length = S + D + H, over
+# jiwer.process_words / process_characters. Computed here exactly that way, independently of our alignment.
+# --------------------------------------------------------------------------------------------------------------------
+
+_WORDS = st.lists(st.sampled_from(["a", "b", "cat", "dog", "the", "on", "x"]), max_size=9).map(" ".join)
+_PAIRS = st.lists(st.tuples(_WORDS.filter(bool), _WORDS), min_size=1, max_size=5)
+
+
+def _evaluate_metric(pairs, process) -> tuple[int, int]:
+    # evaluate's wer.py / cer.py with concatenate_texts=False.
+    errors = length = 0
+    for reference, hypothesis in pairs:
+        out = process(reference, hypothesis)
+        errors += out.substitutions + out.deletions + out.insertions
+        length += out.substitutions + out.deletions + out.hits
+    return errors, length
+
+
+@settings(max_examples=200, deadline=None)
+@given(_PAIRS)
+def test_wer_and_cer_equal_the_evaluate_metrics(pairs):
+    jiwer = pytest.importorskip("jiwer", reason="pip install jiwer (test extra) to compare with evaluate's metrics")
+    references, hypotheses = zip(*pairs, strict=True)
+    ours = wer(list(references), list(hypotheses), normalizer=None)
+    assert (ours.errors, ours.reference_length) == _evaluate_metric(pairs, jiwer.process_words)
+    ours = cer(list(references), list(hypotheses), normalizer=None)
+    assert (ours.errors, ours.reference_length) == _evaluate_metric(pairs, jiwer.process_characters)

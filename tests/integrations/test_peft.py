@@ -43,7 +43,7 @@ def packed(float_folder):
 
 def lora_config(kind: str, **kwargs):
     kwargs.setdefault("target_modules", TARGETS[kind])
-    return lora.register_lora(peft.LoraConfig(r=RANK, lora_alpha=ALPHA, **kwargs))
+    return peft.LoraConfig(r=RANK, lora_alpha=ALPHA, **kwargs)
 
 
 def inputs(kind: str, frames: int = 32) -> dict[str, torch.Tensor]:
@@ -224,10 +224,81 @@ def test_adapter_saves_small_and_loads_back_onto_a_packed_base(packed, tmp_path)
     weight_bytes = sum(t.numel() * t.element_size() for t in saved.values())
     assert os.path.getsize(tmp_path / "adapter_model.safetensors") < weight_bytes + 16_384
 
-    config = lora.register_lora(peft.LoraConfig.from_pretrained(tmp_path))
-    reloaded = peft.PeftModel.from_pretrained(packed("rnnt"), tmp_path, config=config)
+    reloaded = peft.PeftModel.from_pretrained(packed("rnnt"), tmp_path)
     assert isinstance(reloaded.base_model.model.joint.head, lora.LoraPackedLinear)
     assert torch.equal(logits(reloaded, "rnnt"), expected)
+
+
+def test_register_lora_from_0_1_0_still_works(packed):
+    config = lora.register_lora(lora_config("rnnt"))
+    model = peft.get_peft_model(packed("rnnt"), config)
+    assert isinstance(model.base_model.model.joint.head, lora.LoraPackedLinear)
+
+
+# A user's script, run in a fresh process: no hf_binarize call beyond the import that loading a packed model needs.
+# {order} puts peft before or after hf_binarize, whose import hook must catch either.
+_PLAIN_PEFT_TRAIN = """
+{order}
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForRNNT
+sys.path.insert(0, {tests!r})
+from conftest import BLANK, audio_batch
+
+torch.manual_seed(0)
+model = AutoModelForRNNT.from_pretrained({packed!r})
+model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules={targets!r}, init_lora_weights="gaussian"))
+batch = audio_batch(frames=32)
+batch["decoder_input_ids"] = torch.tensor([[BLANK, 3, 7], [BLANK, 5, 2]])
+optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+for _ in range(3):
+    loss = model(**batch).logits.square().mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+model.save_pretrained({adapter!r})
+model.eval()
+with torch.no_grad():
+    torch.save(model(**batch).logits, {expected!r})
+"""
+
+_PLAIN_PEFT_LOAD = """
+import sys
+import torch
+import hf_binarize
+from peft import PeftModel
+from transformers import AutoModelForRNNT
+sys.path.insert(0, {tests!r})
+from conftest import BLANK, audio_batch
+
+torch.manual_seed(0)
+batch = audio_batch(frames=32)
+batch["decoder_input_ids"] = torch.tensor([[BLANK, 3, 7], [BLANK, 5, 2]])
+model = PeftModel.from_pretrained(AutoModelForRNNT.from_pretrained({packed!r}), {adapter!r}).eval()
+with torch.no_grad():
+    assert torch.equal(model(**batch).logits, torch.load({expected!r})), "reloaded adapter gives other outputs"
+print("same outputs")
+"""
+
+
+@pytest.mark.parametrize("peft_first", [False, True])
+def test_plain_peft_trains_saves_and_reloads_in_a_fresh_process(packed, tmp_path, peft_first):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "packed"
+    packed("rnnt").save_pretrained(folder)
+    order = "import sys\nimport peft\nimport hf_binarize" if peft_first else "import sys\nimport hf_binarize\nimport peft"
+    names = {"packed": str(folder), "adapter": str(tmp_path / "adapter"), "expected": str(tmp_path / "expected.pt"),
+             "tests": str(Path(__file__).resolve().parents[1]), "targets": TARGETS["rnnt"]}
+    for script in (_PLAIN_PEFT_TRAIN.format(order=order, **names), _PLAIN_PEFT_LOAD.format(**names)):
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+    assert "same outputs" in run.stdout
+    adapter = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    # Trained: gaussian init and three steps leave no B factor at zero.
+    assert all(t.abs().sum() > 0 for key, t in adapter.items() if "lora_B" in key)
 
 
 def test_several_adapters_switch_disable_and_mix_in_one_batch(packed):
