@@ -18,11 +18,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, card, evaluate, make_dataset, push, quantize
+from . import bench, card, evaluate, make_dataset, push, quantize, transcribe
 from .console import PROG, error_message
 
 # In the order --help lists them.
-COMMANDS = (quantize, evaluate, card, push, bench, make_dataset)
+COMMANDS = (quantize, evaluate, transcribe, card, push, bench, make_dataset)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

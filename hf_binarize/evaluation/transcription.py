@@ -57,16 +57,51 @@ def _device(model: nn.Module) -> torch.device:
     return tensor.device
 
 
-def _drop_tokens_past_the_end(output: Any, frames: torch.Tensor, blank: int) -> torch.Tensor:
-    """``output.sequences`` without the tokens emitted past each utterance's last encoder frame.
+@dataclass(frozen=True)
+class GreedyOutput:
+    """What one batched greedy decode gives: ``tokens`` ``[B, S]`` (blank where nothing was emitted, including the
+    steps past each utterance's last frame), the encoder frame each step's token was emitted at (``[B, S]``) and
+    the encoder frames of each utterance (``[B]``)."""
+
+    tokens: torch.Tensor
+    emitted_at: torch.Tensor
+    frames: torch.Tensor
+
+
+def greedy_generation_config(model: nn.Module) -> Any:
+    """A copy of the model's generation config that greedy transducer decoding can run with: the caller's model
+    keeps its own, and the prediction network starts from blank when the checkpoint names no start token."""
+    generation = copy.deepcopy(model.generation_config)
+    if generation.decoder_start_token_id is None:
+        generation.decoder_start_token_id = model.config.blank_token_id
+    return generation
+
+
+def greedy_decode(model: nn.Module, generation: Any, input_features: torch.Tensor,
+                  attention_mask: torch.Tensor) -> GreedyOutput:
+    """Greedy transducer decoding of one padded batch of features with ``model.generate`` (no gradients).
 
     transformers 5.24's greedy transducer decoding only stops a finished utterance of a batch when the generation
     config has an ``eos_token_id`` (a transducer has none): until the longest utterance ends, the others keep
     decoding their padding frames and append garbage. ``durations`` (the frame advance of every step) tell at which
-    frame each token was emitted.
+    frame each token was emitted, so those tokens are blanked here.
     """
+    device = _device(model)
+    frames = model._get_subsampling_output_length(attention_mask.sum(-1)).to(device)
+    if int(frames.max()) <= 0:
+        # Audio shorter than one encoder frame (the tail of a long file, say): nothing to decode, and generate
+        # would refuse a budget of 0 new tokens.
+        nothing = torch.zeros(len(frames), 0, dtype=torch.long, device=device)
+        return GreedyOutput(nothing, nothing, frames)
+    # Greedy RNN-T emits at most max_symbols_per_step tokens per frame (blanks included): the bound generate would
+    # guess itself, with a warning.
+    generation.max_new_tokens = int(frames.max()) * model.config.max_symbols_per_step
+    with torch.no_grad():
+        output = model.generate(input_features=input_features.to(device), attention_mask=attention_mask.to(device),
+                                generation_config=generation)
     emitted_at = output.durations.cumsum(-1) - output.durations
-    return output.sequences.masked_fill(emitted_at >= frames[:, None], blank)
+    tokens = output.sequences.masked_fill(emitted_at >= frames[:, None], model.config.blank_token_id)
+    return GreedyOutput(tokens, emitted_at, frames)
 
 
 def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16, *,
@@ -79,13 +114,8 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
     previous mode afterwards; no random numbers are drawn, so a call in the middle of training does not change what
     training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr).
     """
-    config = model.config
-    blank = config.blank_token_id
-    # A copy, so that the caller's model keeps its own generation config; the prediction network starts from blank
-    # when the checkpoint names no start token, and the token budget is set per batch below.
-    generation = copy.deepcopy(model.generation_config)
-    if generation.decoder_start_token_id is None:
-        generation.decoder_start_token_id = blank
+    blank = model.config.blank_token_id
+    generation = greedy_generation_config(model)
     collator = SpeechCollator(label_pad_token_id=blank)
     if hasattr(examples, "column_names"):
         lengths, references = list(examples["length"]), list(examples["text"])
@@ -93,7 +123,6 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
         lengths, references = [row["length"] for row in examples], [row["text"] for row in examples]
     order = np.argsort(-np.asarray(lengths), kind="stable").tolist()
     hypotheses: list[str] = [""] * len(order)
-    device = _device(model)
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(order), desc="transcribing", unit="utt", disable=not progress)
@@ -101,15 +130,8 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             batch = collator([examples[index] for index in chunk])
-            # Greedy RNN-T emits at most max_symbols_per_step tokens per frame (blanks included): the bound
-            # generate would guess itself, with a warning.
-            frames = model._get_subsampling_output_length(batch["attention_mask"].sum(-1)).to(device)
-            generation.max_new_tokens = int(frames.max()) * config.max_symbols_per_step
-            with torch.no_grad():
-                output = model.generate(input_features=batch["input_features"].to(device),
-                                        attention_mask=batch["attention_mask"].to(device), generation_config=generation)
-            texts = tokenizer.batch_decode(_drop_tokens_past_the_end(output, frames, blank),
-                                           skip_special_tokens=True, group_tokens=False)
+            decoded = greedy_decode(model, generation, batch["input_features"], batch["attention_mask"])
+            texts = tokenizer.batch_decode(decoded.tokens, skip_special_tokens=True, group_tokens=False)
             for index, text in zip(chunk, texts, strict=True):
                 hypotheses[index] = text.strip()
             bar.update(len(chunk))
