@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from transformers import AutoConfig, PretrainedConfig
-from transformers.models.auto.modeling_auto import MODEL_FOR_RNNT_MAPPING_NAMES
 
+from ..evaluation.families import family_of, supported_model_types
 from .console import CommandError
 
 # What save_pretrained writes for a processor (transformers 5) or, in older checkpoints, for its feature extractor.
@@ -16,8 +16,8 @@ _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 
 def transducer_config(model: str | os.PathLike) -> PretrainedConfig:
-    """The config of the checkpoint ``model`` (a folder or a Hub id), checked to be one ``AutoModelForRNNT``
-    loads, with a processor beside it when it is a folder. Raises :class:`CommandError` naming the problem and the
+    """The config of the checkpoint ``model`` (a folder or a Hub id), checked to be a Parakeet RNN-T, TDT or CTC
+    model (:mod:`hf_binarize.evaluation.families`), with a processor beside it when it is a folder. Raises :class:`CommandError` naming the problem and the
     fix."""
     path = Path(model).expanduser()
     fix = "pass the folder save_pretrained wrote, holding the model and its processor"
@@ -35,9 +35,9 @@ def transducer_config(model: str | os.PathLike) -> PretrainedConfig:
         if path.is_dir():
             raise
         raise CommandError(f"{model} is not a local folder, and as a Hub id: {error}") from None
-    if config.model_type not in MODEL_FOR_RNNT_MAPPING_NAMES:
-        raise CommandError(f"{model} holds a {config.model_type!r} model, not an RNN-T transducer: hf-binarize reads "
-                           f"checkpoints AutoModelForRNNT loads ({', '.join(MODEL_FOR_RNNT_MAPPING_NAMES)})")
+    if family_of(config) is None:
+        raise CommandError(f"{model} holds a {config.model_type!r} model, not a speech model: hf-binarize reads "
+                           f"{', '.join(supported_model_types())} checkpoints")
     if path.is_dir() and not any((path / name).is_file() for name in _PROCESSOR_FILES):
         raise CommandError(f"{model} has no processor ({' or '.join(_PROCESSOR_FILES)}): save it beside the model "
                            "with processor.save_pretrained")

@@ -6,16 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from transformers import AutoModelForRNNT, AutoProcessor
+from transformers import AutoProcessor
 
 from ..atomic import recover_folder, replaced_folder
+from ..evaluation.families import auto_class
 from ..size import size_report
 from .checkpoint import transducer_config
 from .console import CommandError
 from .options import add_binarization_arguments, binarization_config
 
 _DESCRIPTION = """\
-Binarizes a float transducer checkpoint (ParakeetForRNNT or any model AutoModelForRNNT loads) WITHOUT TRAINING:
+Binarizes a float speech checkpoint (ParakeetForRNNT, ParakeetForTDT or ParakeetForCTC) WITHOUT TRAINING:
 every Linear, 1x1 Conv1d and LSTM weight becomes its sign times a scale (post-training binarization), except the
 modules --int8 and --float name. Saves the packed model and the processor to OUTPUT_DIR (written beside it, then
 renamed into place) and prints the size report.
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
         raise CommandError(f"{args.model} has a quantization config already: quantize its float original instead")
     quantization = binarization_config(args)
     processor = AutoProcessor.from_pretrained(args.model)
-    model = AutoModelForRNNT.from_pretrained(args.model, quantization_config=quantization)
+    model = auto_class(config).from_pretrained(args.model, quantization_config=quantization)
     with replaced_folder(output) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)

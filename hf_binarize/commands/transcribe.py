@@ -51,15 +51,16 @@ def _non_negative_seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
-    from transformers import AutoModelForRNNT, AutoProcessor
+    from transformers import AutoProcessor
 
+    from ..evaluation.families import auto_class
     from ..evaluation.long_form import LongFormTranscriber, audio_files, transcribe_files
 
     files = audio_files(args.paths)
-    transducer_config(args.model)
+    config = transducer_config(args.model)
     if args.threads:
         torch.set_num_threads(args.threads)
-    transcriber = LongFormTranscriber(AutoModelForRNNT.from_pretrained(args.model),
+    transcriber = LongFormTranscriber(auto_class(config).from_pretrained(args.model),
                                       AutoProcessor.from_pretrained(args.model), chunk_seconds=args.chunk_seconds,
                                       context_seconds=args.context_seconds)
     results, failed = [], 0

@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.audio import AudioDecodeError, resample, to_mono
+from .families import blank_id
 from .transcription import greedy_decode, greedy_generation_config
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif")
@@ -82,7 +83,7 @@ class LongFormTranscriber:
         self.chunk_seconds, self.context_seconds = chunk_seconds, context_seconds
         self.rate = processor.feature_extractor.sampling_rate
         self.generation = greedy_generation_config(model)
-        self._skipped_ids = {model.config.blank_token_id, *processor.tokenizer.all_special_ids}
+        self._skipped_ids = {blank_id(model.config), *processor.tokenizer.all_special_ids}
 
     def transcribe_file(self, path: str | os.PathLike, *, progress: bool = False) -> FileTranscript:
         """Transcribes one file; raises :class:`AudioDecodeError` (a ``ValueError``) for audio it cannot use."""

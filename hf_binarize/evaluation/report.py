@@ -18,13 +18,14 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoModelForRNNT, AutoProcessor
+from transformers import AutoConfig, AutoProcessor
 
 from .. import __version__
 from ..atomic import write_atomically
 from ..data.preparation import BadExampleError, SpeechPreparer
 from ..data.splits import load_split
 from ..size import SizeReport, size_report
+from .families import auto_class
 from .transcription import Transcripts, transcribe
 
 # Utterances longer than this many seconds are left out of a score unless told otherwise (--max-duration): the
@@ -146,7 +147,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
                "--max-duration", "none" if max_duration is None else str(max_duration)]
     processor = AutoProcessor.from_pretrained(model)
-    network = AutoModelForRNNT.from_pretrained(model)
+    network = auto_class(AutoConfig.from_pretrained(model)).from_pretrained(model)
     return score_model(network, processor, dataset, split=split, audio_column=audio_column,
                        text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
                        variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),

@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..data.collation import SpeechCollator
 from ..data.text import ErrorRate, cer, wer
+from .families import blank_id, family_of
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,16 @@ def greedy_generation_config(model: nn.Module) -> Any:
     """A copy of the model's generation config that greedy transducer decoding can run with: the caller's model
     keeps its own, and the prediction network starts from blank when the checkpoint names no start token."""
     generation = copy.deepcopy(model.generation_config)
-    if generation.decoder_start_token_id is None:
+    if generation.decoder_start_token_id is None and family_of(model.config) != "ctc":
         generation.decoder_start_token_id = model.config.blank_token_id
     return generation
 
 
 def greedy_decode(model: nn.Module, generation: Any, input_features: torch.Tensor,
                   attention_mask: torch.Tensor) -> GreedyOutput:
-    """Greedy transducer decoding of one padded batch of features with ``model.generate`` (no gradients).
+    """Greedy decoding of one padded batch of features (no gradients): transducers with ``model.generate``, CTC
+    models by the argmax of each frame with repeats merged (a repeat becomes blank, so that decoding the tokens
+    without grouping gives the CTC transcript and each kept token the frame it started at).
 
     transformers 5.24's greedy transducer decoding only stops a finished utterance of a batch when the generation
     config has an ``eos_token_id`` (a transducer has none): until the longest utterance ends, the others keep
@@ -87,6 +91,9 @@ def greedy_decode(model: nn.Module, generation: Any, input_features: torch.Tenso
     frame each token was emitted, so those tokens are blanked here.
     """
     device = _device(model)
+    blank = blank_id(model.config)
+    if family_of(model.config) == "ctc":
+        return _ctc_greedy(model, input_features.to(device), attention_mask.to(device), blank)
     frames = model._get_subsampling_output_length(attention_mask.sum(-1)).to(device)
     if int(frames.max()) <= 0:
         # Audio shorter than one encoder frame (the tail of a long file, say): nothing to decode, and generate
@@ -96,12 +103,46 @@ def greedy_decode(model: nn.Module, generation: Any, input_features: torch.Tenso
     # Greedy RNN-T emits at most max_symbols_per_step tokens per frame (blanks included): the bound generate would
     # guess itself, with a warning.
     generation.max_new_tokens = int(frames.max()) * model.config.max_symbols_per_step
+    extra = {}
+    if family_of(model.config) == "tdt":
+        extra["logits_processor"] = LogitsProcessorList([_TokenLogitsOnly(model.config.vocab_size)])
     with torch.no_grad():
         output = model.generate(input_features=input_features.to(device), attention_mask=attention_mask.to(device),
-                                generation_config=generation)
+                                generation_config=generation, **extra)
     emitted_at = output.durations.cumsum(-1) - output.durations
-    tokens = output.sequences.masked_fill(emitted_at >= frames[:, None], model.config.blank_token_id)
+    tokens = output.sequences.masked_fill(emitted_at >= frames[:, None], blank)
     return GreedyOutput(tokens, emitted_at, frames)
+
+
+class _TokenLogitsOnly(LogitsProcessor):
+    """Keeps a TDT joint's duration outputs out of the token choice.
+
+    A TDT joint outputs ``vocab_size`` token logits followed by one per duration. transformers 5.24 advances the
+    frame pointer by the argmax of the duration part, but picks the next token by the argmax of all outputs, so a
+    duration can be emitted as a token id past the vocabulary (and crash the prediction network's embedding).
+    The durations are read from the raw logits, which a logits processor leaves alone.
+    """
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()
+        scores[:, self.vocab_size :] = -torch.inf
+        return scores
+
+
+def _ctc_greedy(model: nn.Module, input_features: torch.Tensor, attention_mask: torch.Tensor,
+                blank: int) -> GreedyOutput:
+    with torch.no_grad():
+        logits = model(input_features=input_features, attention_mask=attention_mask).logits
+    frames = model._get_subsampling_output_length(attention_mask.sum(-1))
+    best = logits.argmax(-1)
+    positions = torch.arange(best.shape[1], device=best.device).expand_as(best)
+    repeat = torch.zeros_like(best, dtype=torch.bool)
+    repeat[:, 1:] = best[:, 1:] == best[:, :-1]
+    tokens = best.masked_fill(repeat | (positions >= frames[:, None]), blank)
+    return GreedyOutput(tokens, positions, frames)
 
 
 def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16, *,
@@ -114,7 +155,7 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
     previous mode afterwards; no random numbers are drawn, so a call in the middle of training does not change what
     training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr).
     """
-    blank = model.config.blank_token_id
+    blank = blank_id(model.config)
     generation = greedy_generation_config(model)
     collator = SpeechCollator(label_pad_token_id=blank)
     if hasattr(examples, "column_names"):

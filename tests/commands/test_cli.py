@@ -391,7 +391,7 @@ def model_only(kind: str, folder: Path) -> Path:
     ("model without config", "has no config.json"),
     ("model without processor", "has no processor"),
     ("missing model", "no such folder"),
-    ("not a transducer", "not an RNN-T transducer"),
+    ("not a speech model", "not a speech model"),
 ])
 def test_evaluate_bad_input_is_one_line(case, expected, float_dir, dataset, tmp_path, capsys):
     model, data, extra = str(float_dir), str(dataset), []
@@ -411,8 +411,8 @@ def test_evaluate_bad_input_is_one_line(case, expected, float_dir, dataset, tmp_
         model = str(tmp_path / "nowhere")
     elif case == "model without processor":
         model = str(model_only("rnnt", tmp_path / "rnnt"))
-    elif case == "not a transducer":
-        model = str(model_only("ctc", tmp_path / "ctc"))
+    elif case == "not a speech model":
+        model = str(model_only("llama", tmp_path / "llama"))
     assert main(["evaluate", "--model", model, "--dataset", data, *extra]) == 1
     line = error_line(capsys, "evaluate")
     assert expected in line
