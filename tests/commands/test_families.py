@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from test_cli import dataset, write_audiofolder  # noqa: F401  (the module-scoped dataset fixture)
