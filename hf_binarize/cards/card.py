@@ -12,7 +12,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import write_atomically
 from .plot import plot_png
-from .results import fmt, index_results, size_mb, split_names
+from .results import data_differences, fmt, index_results, size_mb, split_names
 from .table import relative_cell, summary_table
 
 TAGS = ["hf-binarize", "binarization", "1-bit", "rnnt", "speech"]
@@ -73,12 +73,20 @@ def model_card(results: Sequence[dict], variant: str, baseline: str = "float", *
             *_commands_section(rows), "",
             *_usage_section(name, is_baseline), "",
             "## All variants", "",
-            f"All variants on the same data; relative changes are `(WER - WER_{baseline}) / WER_{baseline}`, "
-            "size is the saved folder on disk, RTF is decode seconds per second of audio.", "",
+            _same_data_note(results, baseline), "",
             summary_table(results, baseline), "",
             *[f"![Size vs WER]({p})" for p in plots], *([""] if plots else []),
             "## Limitations", "", _LIMITATIONS, ""]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
+
+
+def _same_data_note(results: Sequence[dict], baseline: str) -> str:
+    differences = data_differences(results)
+    data = ("All variants on the same data" if not differences else
+            "**Not all variants were scored on the same data, so their WERs do not compare** ("
+            + "; ".join(differences) + ")")
+    return (f"{data}; relative changes are `(WER - WER_{baseline}) / WER_{baseline}`, size is the saved folder on "
+            "disk, RTF is decode seconds per second of audio.")
 
 
 def _what_it_is(variant: str, baseline: str, size: dict, base_model: str | None) -> str:
@@ -185,7 +193,7 @@ def _usage_section(name: str, is_baseline: bool) -> list[str]:
 def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: str = "float", *,
                 repo_prefix: str | None = None, base_model: str | None = None,
                 dataset_name: str | None = None, how_made: str | None = None,
-                no_card: Sequence[str] = ()) -> list[Path]:
+                no_card: Sequence[str] = (), allow_mixed_data: bool = False) -> list[Path]:
     """Write ``out_dir/<variant>/README.md`` for every variant (with the plots beside it),
     ``out_dir/size_vs_wer_<split>.png`` for every split and ``out_dir/README.md``; returns the paths written.
 
@@ -193,10 +201,15 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     and, unless ``base_model`` is given, the baseline's repository is recorded as the base model of the others.
     ``how_made`` (Markdown: the training commands, say) becomes a "How these models were made" section of the
     summary and of every card. Variants in ``no_card`` (peers measured in memory, with no folder to publish) get
-    their row in the summary but no card. Every file is written to a temporary file first and renamed, so a reader never sees
+    their row in the summary but no card. Results of one split scored on different data (dataset, utterance or
+    word counts) raise ``ValueError`` naming them, unless ``allow_mixed_data``: then every card says so. Every file is written to a temporary file first and renamed, so a reader never sees
     half a file.
     """
     table = index_results(results, baseline)
+    differences = data_differences(results)
+    if differences and not allow_mixed_data:
+        raise ValueError("the variants were scored on different data, so their WERs do not compare ("
+                         + "; ".join(differences) + "): score them on the same split, or pass --allow-mixed-data")
     made = [] if how_made is None else ["## How these models were made", "", how_made.strip(), ""]
     splits = split_names(results)
     for kind, name in [("variant", v) for v in table] + [("split", s) for s in splits]:

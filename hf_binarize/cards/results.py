@@ -4,6 +4,8 @@ they print."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import glob
 import json
 import math
@@ -91,6 +93,20 @@ def index_results(results: Sequence[dict], baseline: str | None = None) -> dict[
             raise ValueError(f"baseline {baseline!r} is not among the variants: {', '.join(table)}")
         table = {baseline: table[baseline], **{v: s for v, s in table.items() if v != baseline}}
     return table
+
+
+def data_differences(results: Sequence[dict]) -> list[str]:
+    """One line per split whose variants were not scored on the same data: another dataset, or another count of
+    utterances or reference words (what a different config, slice, duration limit or normaliser changes)."""
+    lines = []
+    for split in split_names(results):
+        scored = {r["variant"]: (Path(str(r["dataset"])).name, r["utterances"], r["words"])
+                  for r in results if r["split"] == split}
+        if len(set(scored.values())) > 1:
+            described = "; ".join(f"{variant}: {name}, {utterances} utterances, {words} words"
+                                  for variant, (name, utterances, words) in scored.items())
+            lines.append(f"split {split!r}: {described}")
+    return lines
 
 
 def split_names(results: Sequence[dict]) -> list[str]:

@@ -99,3 +99,33 @@ def test_unsafe_names_are_refused(tmp_path):
     results = [result("float", "test", 0.5, 2_000_000, 10.0), result("../x", "test", 0.6, 100_000, 5.0)]
     with pytest.raises(ValueError, match=r"variant name '\.\./x'"):
         write_cards(results, tmp_path, "float")
+
+
+def _on_other_data(results: list[dict]) -> list[dict]:
+    """The sample results with one variant scored on another dataset (another count of utterances and words)."""
+    changed = []
+    for r in results:
+        if r["variant"] == "binary-all" and r["split"] == "test":
+            r = {**r, "dataset": "librispeech", "utterances": 2620, "words": 52576}
+        changed.append(r)
+    return changed
+
+
+def test_cards_refuse_variants_scored_on_different_data(tmp_path, results):
+    with pytest.raises(ValueError, match="different data") as error:
+        write_cards(_on_other_data(results), tmp_path)
+    message = str(error.value)
+    assert "split 'test'" in message and "librispeech, 2620 utterances" in message and "--allow-mixed-data" in message
+    assert not any(tmp_path.iterdir()), "nothing is written when refused"
+
+
+def test_mixed_data_when_asked_is_stated_on_every_card(tmp_path, results):
+    write_cards(_on_other_data(results), tmp_path, allow_mixed_data=True)
+    for card in tmp_path.glob("*/README.md"):
+        text = card.read_text()
+        assert "Not all variants were scored on the same data" in text and "All variants on the same data" not in text
+
+
+def test_same_data_is_stated(tmp_path, results):
+    write_cards(results, tmp_path)
+    assert "All variants on the same data" in (tmp_path / "float" / "README.md").read_text()

@@ -33,3 +33,14 @@ def test_command_line_without_matplotlib_is_one_line(tmp_path, results, monkeypa
     assert main(["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err == "hf-binarize card: error: matplotlib is not installed: pip install 'hf-binarize[cards]'\n"
+
+
+def test_variants_on_different_data_are_refused_in_one_line(tmp_path, results, capsys):
+    results[0] = {**results[0], "dataset": "other-corpus", "utterances": 50, "words": 400}
+    write_json(tmp_path, results)
+    command = ["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out")]
+    assert main(command) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("hf-binarize card: error: the variants were scored on different data")
+    assert not (tmp_path / "out").exists()
+    assert main([*command, "--allow-mixed-data"]) == 0
