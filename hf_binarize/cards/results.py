@@ -4,13 +4,12 @@ they print."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import glob
 import json
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..evaluation.report import RECORD_SCHEMA
