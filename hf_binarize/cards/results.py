@@ -99,7 +99,9 @@ def data_differences(results: Sequence[dict]) -> list[str]:
     utterances or reference words (what a different config, slice, duration limit or normaliser changes)."""
     lines = []
     for split in split_names(results):
-        scored = {r["variant"]: (Path(str(r["dataset"])).name, r["utterances"], r["words"])
+        scored = {r["variant"]: (Path(str(r["dataset"])).name + (f" ({r['dataset_config']})"
+                                                                  if r.get("dataset_config") else ""),
+                                 r["utterances"], r["words"])
                   for r in results if r["split"] == split}
         if len(set(scored.values())) > 1:
             described = "; ".join(f"{variant}: {name}, {utterances} utterances, {words} words"

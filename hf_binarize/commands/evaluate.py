@@ -25,7 +25,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="checkpoint folder with its processor, or a Hub id")
     parser.add_argument("--dataset", "--data", required=True, dest="dataset",
                         help="speech dataset: save_to_disk or audiofolder folder, parquet, or a Hub id")
-    parser.add_argument("--split", default="test", help="split to score (default %(default)s)")
+    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
+                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
+    parser.add_argument("--split", default="test",
+                        help="split to score, any name with an optional slice: test.clean, train[:1%%] "
+                             "(default %(default)s)")
     parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
     parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
     result = evaluate_model(args.model, args.dataset, split=args.split, audio_column=args.audio_column,
                             text_column=args.text_column, limit=args.limit, batch_size=args.batch_size,
                             threads=args.threads, variant=args.variant, max_duration=args.max_duration,
-                            progress=True)
+                            progress=True, dataset_config=args.dataset_config)
     print(result)
     if args.samples > 0:
         print(result.transcripts.samples(args.samples))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import datasets
 
-SourceKind = Literal["hub", "audiofolder", "parquet", "disk"]
+SourceKind = Literal["hub", "repo", "audiofolder", "parquet", "disk"]
 
 _METADATA_FILES = ("metadata.csv", "metadata.jsonl", "metadata.parquet")
 _METADATA_BUILDERS = {".csv": "csv", ".jsonl": "json", ".parquet": "parquet"}
@@ -26,9 +26,19 @@ def _metadata_file(folder: Path) -> Path | None:
     return next((folder / name for name in _METADATA_FILES if (folder / name).is_file()), None)
 
 
+def _declares_configs(folder: Path) -> bool:
+    """Whether ``folder`` is a local copy of a Hub dataset repository whose README.md declares its configs."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    header = text.split("---", 2)[1] if text.startswith("---") and text.count("---") >= 2 else ""
+    return any(line.startswith("configs:") for line in header.splitlines())
+
+
 def detect_source(source: str | os.PathLike) -> SourceKind:
-    """Tells what ``source`` is: a ``save_to_disk`` folder (``dataset_dict.json`` or ``state.json``), an
-    audiofolder (a ``metadata.csv|jsonl|parquet`` at the top or in split subfolders), parquet (a ``.parquet`` file
+    """Tells what ``source`` is: a ``save_to_disk`` folder (``dataset_dict.json`` or ``state.json``), a local copy
+    of a Hub repository (a ``README.md`` whose YAML header declares ``configs:``), an audiofolder (a ``metadata.csv|jsonl|parquet`` at the top or in split subfolders), parquet (a ``.parquet`` file
     or a folder holding some), or else a Hub dataset id.
 
     A path-like string that does not exist (absolute, starting with ``.`` or ``~``, or with more than one ``/``)
@@ -42,6 +52,8 @@ def detect_source(source: str | os.PathLike) -> SourceKind:
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
             return "disk"
+        if _declares_configs(path):
+            return "repo"
         if _metadata_file(path) or any(_metadata_file(sub) for sub in path.iterdir() if sub.is_dir()):
             return "audiofolder"
         if any(path.rglob("*.parquet")):
@@ -76,37 +88,63 @@ def _load_audiofolder(root: Path, split: str, audio_column: str, **load_kwargs: 
     return table.cast_column(audio_column, datasets.Audio(decode=False))
 
 
+def _split_name(split: str) -> str:
+    """``train`` of ``train[:1%]``: the split a slice is taken from."""
+    return split.split("[", 1)[0]
+
+
+def _sliced(dataset: datasets.Dataset, split: str) -> datasets.Dataset:
+    """``dataset`` (all of split ``_split_name(split)``) cut as ``split``'s slice says, by ``datasets``' own rules."""
+    import datasets
+
+    if "[" not in split:
+        return dataset
+    base = _split_name(split)
+    try:
+        instructions = datasets.ReadInstruction.from_spec(split).to_absolute({base: len(dataset)})
+    except (ValueError, AssertionError) as error:
+        raise ValueError(f"split {split!r}: {error}; write slices as datasets does, e.g. train[:10%] or "
+                         "test[100:200]") from None
+    return datasets.concatenate_datasets([dataset.select(range(i.from_, i.to)) for i in instructions])
+
+
 def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audio_column: str = "audio",
                         text_column: str = "text", name: str | None = None, kind: SourceKind | None = None,
                         **load_kwargs: Any) -> datasets.Dataset:
     """Loads one split of a speech dataset with its audio column left undecoded (``Audio(decode=False)``).
 
-    ``source`` is a Hub dataset id (``datasets.load_dataset(source, name, split=...)``), a local
-    audiofolder directory, a parquet file or folder (splits from file names such as ``test-00000-of-00001.parquet``;
+    ``source`` is a Hub dataset id (``datasets.load_dataset(source, name, split=...)``), a local copy of a Hub
+    repository (read by ``datasets`` exactly as the Hub repository: its configs are separate, ``name`` picks one), a
+    local audiofolder directory, a parquet file or folder (splits from file names such as ``test-00000-of-00001.parquet``;
     a single file is returned as ``split``), or a ``save_to_disk`` folder; ``kind`` overrides
     :func:`detect_source`. ``load_kwargs`` go to ``datasets.load_dataset`` (for
-    example ``cache_dir``, ``revision``, ``data_files``). Raises ``ValueError`` when ``audio_column`` or
-    ``text_column`` is missing.
+    example ``cache_dir``, ``revision``, ``data_files``). ``split`` is any split name (``train.100``,
+    ``test.clean``) with an optional slice as ``datasets`` writes them (``train[:1%]``, ``test[10:20]``), for every
+    kind of source. Raises ``ValueError`` when ``audio_column`` or ``text_column`` is missing.
     """
     import datasets
 
     kind = kind or detect_source(source)
-    if kind == "hub":
-        dataset = datasets.load_dataset(str(source), name, split=split, **load_kwargs)
+    if kind in ("hub", "repo"):
+        dataset = datasets.load_dataset(str(Path(source).expanduser()) if kind == "repo" else str(source), name,
+                                        split=split, **load_kwargs)
     elif kind == "parquet":
         path = Path(source).expanduser()
-        files = {"data_files": {split: str(path)}} if path.is_file() else {"data_dir": str(path)}
+        base = _split_name(split)
+        files = {"data_files": {base: str(path)}} if path.is_file() else {"data_dir": str(path)}
         dataset = datasets.load_dataset("parquet", split=split, **files, **load_kwargs)
     else:
         path = Path(source).expanduser()
+        base = _split_name(split)
         if kind == "audiofolder":
-            dataset = _load_audiofolder(path, split, audio_column, **load_kwargs)
+            dataset = _load_audiofolder(path, base, audio_column, **load_kwargs)
         else:
             dataset = datasets.load_from_disk(str(path))
             if isinstance(dataset, datasets.DatasetDict):
-                if split not in dataset:
-                    raise ValueError(f"{path}: no split {split!r}; found {sorted(dataset)}")
-                dataset = dataset[split]
+                if base not in dataset:
+                    raise ValueError(f"{path}: no split {base!r}; found {sorted(dataset)}")
+                dataset = dataset[base]
+        dataset = _sliced(dataset, split)
 
     features = dataset.features
     if features is not None:

@@ -11,9 +11,9 @@ from .text import normalize_transcript
 
 
 def load_split(source: str | os.PathLike, split: str, *, text_column: str = "text", audio_column: str = "audio",
-               limit: int | None = None) -> Any:
-    """The raw split (audio left undecoded), cut to its first ``limit`` examples when given."""
-    raw = load_speech_dataset(source, split=split, text_column=text_column, audio_column=audio_column)
+               limit: int | None = None, name: str | None = None) -> Any:
+    """The raw split (audio left undecoded) of config ``name``, cut to its first ``limit`` examples when given."""
+    raw = load_speech_dataset(source, split=split, text_column=text_column, audio_column=audio_column, name=name)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))
     return raw

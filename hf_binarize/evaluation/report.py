@@ -61,6 +61,7 @@ class Evaluation:
     command: str
     max_duration: float | None = MAX_DURATION
     skipped: dict[str, int] = field(default_factory=dict)
+    dataset_config: str | None = None
 
     @property
     def rtf(self) -> float:
@@ -79,7 +80,8 @@ class Evaluation:
         word, character = self.transcripts.wer, self.transcripts.cer
         size = self.size
         return {
-            "variant": self.variant, "model": self.model, "dataset": self.dataset, "split": self.split,
+            "variant": self.variant, "model": self.model, "dataset": self.dataset,
+            "dataset_config": self.dataset_config, "split": self.split,
             "utterances": len(self.transcripts.references),
             "max_duration": self.max_duration, "skipped": dict(self.skipped),
             "wer": float(word.rate), "cer": float(character.rate),
@@ -126,9 +128,11 @@ class Evaluation:
 def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, split: str = "test",
                    audio_column: str = "audio", text_column: str = "text", limit: int | None = None,
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
-                   max_duration: float | None = MAX_DURATION, progress: bool = False) -> Evaluation:
+                   max_duration: float | None = MAX_DURATION, progress: bool = False,
+                   dataset_config: str | None = None) -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
-    :func:`hf_binarize.data.loading.load_speech_dataset` reads), cut to its first ``limit`` utterances.
+    :func:`hf_binarize.data.loading.load_speech_dataset` reads; ``dataset_config`` names its config), cut to its
+    first ``limit`` utterances.
 
     Greedy WER and CER by :func:`~hf_binarize.evaluation.transcription.transcribe` in batches of ``batch_size``; the
     size report of the loaded model and the size of its folder; the decode speed, timed around that whole
@@ -141,7 +145,8 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
     """
     threads = threads or torch.get_num_threads()
     variant = variant or os.path.basename(os.path.normpath(str(model)))
-    command = ["evaluate", "--model", str(model), "--dataset", str(dataset), "--split", split,
+    command = ["evaluate", "--model", str(model), "--dataset", str(dataset),
+               *(["--dataset-config", dataset_config] if dataset_config else []), "--split", split,
                "--audio-column", audio_column, "--text-column", text_column,
                *(["--limit", str(limit)] if limit is not None else []),
                "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
@@ -151,17 +156,19 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
     return score_model(network, processor, dataset, split=split, audio_column=audio_column,
                        text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
                        variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),
-                       command="hf-binarize " + shlex.join(command), max_duration=max_duration, progress=progress)
+                       command="hf-binarize " + shlex.join(command), max_duration=max_duration, progress=progress,
+                       dataset_config=dataset_config)
 
 
 def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.PathLike, *, split: str,
                 audio_column: str, text_column: str, limit: int | None, batch_size: int, threads: int,
                 variant: str, model_name: str, size: SizeReport, command: str,
-                max_duration: float | None = MAX_DURATION, progress: bool = False) -> Evaluation:
+                max_duration: float | None = MAX_DURATION, progress: bool = False,
+                dataset_config: str | None = None) -> Evaluation:
     """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
     has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
     columns = {"audio_column": audio_column, "text_column": text_column}
-    raw = load_split(dataset, split, limit=limit, **columns)
+    raw = load_split(dataset, split, limit=limit, name=dataset_config, **columns)
     if len(raw) == 0:
         raise ValueError(f"{dataset} [{split}] has no utterances")
     preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
@@ -182,7 +189,8 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     audio_seconds = sum(examples["length"]) * extractor.hop_length / extractor.sampling_rate
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
-                      command=command, max_duration=max_duration, skipped=dict(preparer.skipped))
+                      command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
+                      dataset_config=dataset_config)
 
 
 def _first_problem(raw: Any, preparer: SpeechPreparer) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from speech_helpers import BAD, GOOD, make_audiofolder
 
@@ -58,3 +59,67 @@ def test_source_detection_and_errors(folder, tmp_path):
         load_speech_dataset(folder, "train", text_column="sentence", cache_dir=str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="no split 'dev'"):
         load_speech_dataset(folder, "dev", cache_dir=str(tmp_path / "cache"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A local copy of a Hub repository with configs, shaped like LibriSpeech (configs clean/other, dotted split names),
+# read as load_dataset reads the Hub repository: each config apart, any split name, slices.
+# --------------------------------------------------------------------------------------------------------------------
+
+_LIBRISPEECH_SPLITS = {"clean": {"train.100": 6, "validation": 3, "test": 4}, "other": {"validation": 2, "test": 5}}
+
+
+def _librispeech_like(root):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import soundfile as sf
+
+    header = ["---", "configs:"]
+    for config, splits in _LIBRISPEECH_SPLITS.items():
+        header += [f"- config_name: {config}", "  data_files:"]
+        for split, count in splits.items():
+            folder = root / config
+            folder.mkdir(parents=True, exist_ok=True)
+            rows = []
+            for i in range(count):
+                buffer = io.BytesIO()
+                sf.write(buffer, np.full(1600, 0.1 * (i + 1), np.float32), 16000, format="WAV")
+                rows.append({"audio": {"bytes": buffer.getvalue(), "path": f"{config}-{split}-{i}.wav"},
+                             "text": f"{config} {split} {i}", "id": f"{config}-{split}-{i}"})
+            pq.write_table(pa.Table.from_pylist(rows), folder / f"{split}-00000-of-00001.parquet")
+            header += [f"  - split: {split}", f"    path: {config}/{split}-*.parquet"]
+    (root / "README.md").write_text("\n".join([*header, "---", "", "# A LibriSpeech-shaped test repository", ""]))
+    return root
+
+
+@pytest.mark.parametrize(("config", "split"), [(c, s) for c, splits in _LIBRISPEECH_SPLITS.items() for s in splits])
+def test_local_hub_repository_keeps_configs_and_splits_apart(tmp_path, config, split):
+    repo = _librispeech_like(tmp_path / "librispeech")
+    assert detect_source(repo) == "repo"
+    dataset = load_speech_dataset(repo, split, name=config)
+    assert len(dataset) == _LIBRISPEECH_SPLITS[config][split]
+    assert set(dataset["text"]) == {f"{config} {split} {i}" for i in range(len(dataset))}
+
+
+def test_local_hub_repository_slices_and_errors(tmp_path):
+    repo = _librispeech_like(tmp_path / "librispeech")
+    assert load_speech_dataset(repo, "train.100[:50%]", name="clean")["text"] == [f"clean train.100 {i}" for i in range(3)]
+    assert load_speech_dataset(repo, "test[1:3]", name="other")["text"] == ["other test 1", "other test 2"]
+    with pytest.raises(ValueError, match="[Cc]onfig"):
+        load_speech_dataset(repo, "test")
+    with pytest.raises(ValueError):
+        load_speech_dataset(repo, "train.360", name="clean")
+
+
+def test_slices_of_local_folders_follow_datasets_rules(tmp_path):
+    import datasets
+
+    folder = tmp_path / "disk"
+    rows = {"audio": [{"bytes": b"", "path": f"{i}.wav"} for i in range(10)], "text": [str(i) for i in range(10)]}
+    datasets.DatasetDict({"test.clean": datasets.Dataset.from_dict(rows)}).save_to_disk(folder)
+    assert load_speech_dataset(folder, "test.clean[:30%]")["text"] == ["0", "1", "2"]
+    assert load_speech_dataset(folder, "test.clean[-2:]")["text"] == ["8", "9"]
+    with pytest.raises(ValueError, match="write slices as datasets does"):
+        load_speech_dataset(folder, "test.clean[:abc]")
