@@ -107,7 +107,7 @@ def test_local_hub_repository_slices_and_errors(tmp_path):
     repo = _librispeech_like(tmp_path / "librispeech")
     assert load_speech_dataset(repo, "train.100[:50%]", name="clean")["text"] == [f"clean train.100 {i}" for i in range(3)]
     assert load_speech_dataset(repo, "test[1:3]", name="other")["text"] == ["other test 1", "other test 2"]
-    with pytest.raises(ValueError, match="[Cc]onfig"):
+    with pytest.raises(ValueError, match=r"[Cc]onfig"):
         load_speech_dataset(repo, "test")
     with pytest.raises(ValueError):
         load_speech_dataset(repo, "train.360", name="clean")
