@@ -10,7 +10,8 @@ latent float weights that each forward binarizes (straight-through gradients). T
 optionally the auxiliary CTC loss of train_float.py (started from the float run's head when it saved one) and the
 KL to the float model's joint logits on the RNN-T lattice (--distill-weight). --warmup-steps blends float and
 binarized weights from 0 to fully binarized. Checkpoints hold the latent floats (quantization mode "qat") and resume
-exactly; --resume takes the quantization settings from the checkpoint. At the end the model is frozen and
+exactly; --resume takes the quantization settings from the checkpoint. The tokenizer (subwords or characters) and the
+subsampling are the float model's; SpecAugment (--freq-masks, --time-masks) masks the training features. At the end the model is frozen and
 OUTPUT_DIR holds the PACKED checkpoint and the processor; its size report and its WER (reloaded from disk, beside
 the float model's on the same utterances) are printed.
 """
@@ -31,6 +32,7 @@ from hf_binarize.commands.options import (
     add_data_arguments,
     add_schedule_arguments,
     binarization_config,
+    spec_augment,
 )
 from hf_binarize.training import (
     BinarizationWarmupCallback,
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
     trainer = TransducerTrainer(model, training_arguments(args, evaluate=evaluation is not None),
                                 processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
                                 distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
-                                train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
+                                spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     metrics = final_metrics(trainer) if evaluation is not None else None
 

@@ -5,8 +5,10 @@
     python recipes/train_float.py --data corpus --output-dir runs/float --resume     # after an interruption
     torchrun --nproc-per-node 2 recipes/train_float.py --data corpus                 # DDP (gloo on CPU)
 
-Characters as labels, 4x subsampling so that labels stay below encoder frames, and an auxiliary CTC loss on the
-encoder (--ctc-weight, default 0.3) so that the transducer learns to use its audio. Every --eval-steps the
+Labels are subwords (a BPE vocabulary trained on the training transcripts, --vocab-size) or characters
+(--tokenizer characters, which need --subsampling-factor 4 to stay below the encoder frames); an auxiliary CTC loss
+on the encoder (--ctc-weight, default 0.3) makes the transducer learn to use its audio, and SpecAugment masks the
+training features (--freq-masks, --time-masks). Every --eval-steps the
 validation loss and greedy WER are logged, every --sample-steps a few training utterances are decoded (a model
 that ignores its audio shows there first). OUTPUT_DIR ends up holding a plain ParakeetForRNNT checkpoint and its
 processor, for AutoModelForRNNT / AutoProcessor.from_pretrained and for recipes/qat.py.
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from transformers import AutoModelForRNNT, AutoProcessor
 
 from hf_binarize.commands.console import setup_logging
-from hf_binarize.commands.options import add_data_arguments, add_schedule_arguments
+from hf_binarize.commands.options import add_data_arguments, add_schedule_arguments, spec_augment
 from hf_binarize.training import (
     DecodeTrainingSamplesCallback,
     RNNTArchitecture,
@@ -35,6 +37,7 @@ from hf_binarize.training import (
     prepare_split,
 )
 from hf_binarize.training.run import describe_metrics, final_metrics, resume_checkpoint, training_arguments
+from hf_binarize.training.subword_tokenizer import DEFAULT_VOCAB_SIZE, build_subword_tokenizer
 
 logger = logging.getLogger("hf_binarize.recipes.train_float")
 
@@ -62,6 +65,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                        help="LSTM layers of the prediction network (%(default)s)")
     model.add_argument("--dropout", type=float, default=defaults.dropout, help="encoder dropout (%(default)s)")
     model.add_argument("--mel-bins", type=int, default=80, help="log-mel features per frame (%(default)s)")
+    model.add_argument("--tokenizer", choices=["subwords", "characters"], default="subwords",
+                       help="labels: a BPE vocabulary trained on the training transcripts, laid out like the Hub "
+                            "Parakeet tokenizers, or characters (%(default)s)")
+    model.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
+                       help="subword vocabulary size, <unk> and <blank> included (%(default)s)")
     model.description = "ignored by --resume, which continues the checkpoint's model"
     parser.set_defaults(ctc_weight=0.3)
     return parser.parse_args(argv)
@@ -75,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
 
     raw_train = load_split(args.data, args.train_split, limit=args.train_limit, **columns)
     if checkpoint is None:
-        processor = build_processor(build_character_tokenizer(normalised_texts(raw_train, args.text_column)),
-                                    num_mel_bins=args.mel_bins)
+        texts = normalised_texts(raw_train, args.text_column)
+        tokenizer = (build_subword_tokenizer(texts, args.vocab_size) if args.tokenizer == "subwords"
+                     else build_character_tokenizer(texts))
+        processor = build_processor(tokenizer, num_mel_bins=args.mel_bins)
         size = RNNTArchitecture(
             hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
             intermediate_size=args.intermediate_size or 4 * args.hidden_size, conv_kernel_size=args.conv_kernel,
@@ -101,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
         samples = train.select(range(min(args.num_samples, len(train))))
         callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
     trainer = TransducerTrainer(model, training_args, processor=processor, ctc_weight=args.ctc_weight,
-                                train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
+                                spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(args.output_dir)
     if evaluation is not None:

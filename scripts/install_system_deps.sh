@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# System packages that the data pipeline needs beyond PyPI: espeak-ng, which renders the synthetic speech corpus
-# (hf_binarize.data.synthetic) and the speech clips of tests/data; ffmpeg, which transformers' ASR pipeline calls to
-# decode an audio file path. Debian and Ubuntu (apt-get).
+# System packages that the data pipeline needs beyond PyPI: espeak-ng and flite, which render the synthetic speech
+# corpus (hf_binarize.data.synthetic) and the speech clips of tests/data; wordnet-base, fortunes-min and dict-gcide,
+# the corpus text (hf_binarize.data.text_sources); ffmpeg, which transformers' ASR pipeline calls to decode an audio
+# file path; festival with two voices, for the independent evaluation set only (scripts/make_independent_eval.py).
+# Debian and Ubuntu (apt-get).
 # Idempotent and quiet: it installs only what is missing, so a second run does nothing and needs no network.
 set -euo pipefail
 
-packages=(espeak-ng ffmpeg)
+packages=(espeak-ng flite wordnet-base fortunes-min dict-gcide ffmpeg festival festvox-kdlpc16k festvox-us-slt-hts)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from ..config import BinaryQuantizationConfig
+from ..data.augment import SpecAugment
 
 # --------------------------------------------------------------------------------------------- binarization
 
@@ -94,6 +95,23 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, 
     group.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
     group.add_argument("--ctc-weight", type=float,
                        help="weight of the auxiliary CTC loss on the encoder; 0 off (default %(default)s)")
+    spec = parser.add_argument_group("SpecAugment", "masks on the features of training batches only (see "
+                                     "hf_binarize.data.augment); --freq-masks 0 --time-masks 0 turns it off")
+    defaults = SpecAugment()
+    spec.add_argument("--freq-masks", type=int, default=defaults.freq_masks,
+                      help="frequency masks per utterance (default %(default)s)")
+    spec.add_argument("--freq-width", type=int, default=defaults.freq_width,
+                      help="widest frequency mask, mel bins (default %(default)s)")
+    spec.add_argument("--time-masks", type=int, default=defaults.time_masks,
+                      help="time masks per utterance (default %(default)s)")
+    spec.add_argument("--time-width", type=float, default=defaults.time_width,
+                      help="widest time mask, fraction of the utterance (default %(default)s)")
+
+
+def spec_augment(args: argparse.Namespace) -> SpecAugment | None:
+    """The SpecAugment the options of :func:`add_schedule_arguments` ask for; ``None`` when off."""
+    masks = SpecAugment(args.freq_masks, args.freq_width, args.time_masks, args.time_width)
+    return masks if masks.enabled else None
 
 
 # ------------------------------------------------------------------------------------------------ value types

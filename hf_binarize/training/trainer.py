@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
 
+from ..data.augment import SpecAugment
 from ..data.collation import SpeechCollator
 from ..data.sampling import LengthGroupedBatchSampler
 from ..evaluation.transcription import Transcripts, transcribe
@@ -83,12 +84,14 @@ class TransducerTrainer(Trainer):
             of the optimizer and the checkpoints.
         distill_weight: weight of the lattice KL to the teacher (:func:`lattice_kl_loss`); 0 disables it.
         distill_temperature: its temperature.
+        spec_augment: masks applied to the features of training batches (never in evaluation), drawn from torch's
+            global generator, which the Trainer seeds and restores on resume; ``None`` for none.
         kwargs: the remaining ``Trainer`` arguments (``train_dataset``, ``eval_dataset``, ``callbacks``...).
     """
 
     def __init__(self, model: nn.Module, args: Any, *, processor: Any, ctc_weight: float = 0.3,
                  teacher: nn.Module | None = None, distill_weight: float = 0.0, distill_temperature: float = 1.0,
-                 **kwargs: Any) -> None:
+                 spec_augment: SpecAugment | None = None, **kwargs: Any) -> None:
         if ctc_weight < 0 or distill_weight < 0:
             raise ValueError("ctc_weight and distill_weight must be non-negative")
         if distill_weight > 0 and teacher is None:
@@ -109,6 +112,7 @@ class TransducerTrainer(Trainer):
         self.ctc_weight = ctc_weight
         self.distill_weight = distill_weight
         self.distill_temperature = distill_temperature
+        self.spec_augment = spec_augment
         self.teacher = None
         if teacher is not None and distill_weight > 0:
             self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
@@ -138,6 +142,9 @@ class TransducerTrainer(Trainer):
                      num_items_in_batch: Any = None) -> torch.Tensor | tuple[torch.Tensor, Any]:
         labels = inputs["labels"]
         features, attention_mask = inputs["input_features"], inputs["attention_mask"]
+        if model.training and self.spec_augment is not None:
+            # The teacher, if any, hears the same masked features: it is distilled from, not evaluated.
+            features = self.spec_augment(features.clone(), attention_mask.sum(-1))
         # num_items_in_batch is not passed on: Parakeet's forward hands extra kwargs to its encoder layers.
         outputs = model(input_features=features, attention_mask=attention_mask,
                         decoder_input_ids=inputs["decoder_input_ids"], labels=labels)

@@ -1,4 +1,5 @@
-"""The synthetic espeak-ng corpus: determinism, split disjointness, noise at the asked SNR, the command line."""
+"""The synthetic corpus: determinism, split disjointness, held-out voices, every source and engine used, one-line
+errors that leave nothing half-written, the command line."""
 
 from __future__ import annotations
 
@@ -16,15 +17,18 @@ from hf_binarize.data import synthetic
 from hf_binarize.data.synthetic import (
     SPLITS,
     CorpusConfig,
-    Utterance,
     build_corpus,
     colored_noise,
     load_harvard_sentences,
     plan_corpus,
     speaker_pools,
 )
+from hf_binarize.data.text_sources import SOURCES, load_sentences
+from hf_binarize.data.voices import FLITE_SPEAKERS, FLITE_VOICES, UnknownVoiceError, Voice, check_voices
 
-TINY = dict(seed=7, split_fractions=(0.4, 0.2, 0.2, 0.2))
+# The two small text sources keep these builds fast; test_every_source_and_engine_is_used reads all of them.
+TINY = dict(seed=7, split_fractions=(0.4, 0.2, 0.2, 0.2), text_sources=("harvard", "fortunes"))
+HAS_FLITE = __import__("shutil").which("flite") is not None
 
 
 def test_the_text_source_is_the_720_harvard_sentences():
@@ -51,7 +55,7 @@ def test_noise_has_unit_power_and_the_right_spectrum():
 
 def test_the_plan_is_seeded_and_keeps_texts_and_voices_apart():
     config = CorpusConfig(utterances=1, **TINY)
-    sentences = load_harvard_sentences()
+    sentences = load_sentences(config.text_sources)
     plan = list(itertools.islice(plan_corpus(config, sentences), 400))
     assert plan == list(itertools.islice(plan_corpus(config, sentences), 400))
     assert plan != list(itertools.islice(plan_corpus(dataclasses.replace(config, seed=8), sentences), 400))
@@ -64,7 +68,12 @@ def test_the_plan_is_seeded_and_keeps_texts_and_voices_apart():
     counts = [sum(u.split == split for u in plan[:50]) for split in SPLITS]
     assert counts == [20, 10, 10, 10]
     pools = speaker_pools(config)
-    assert len(pools["train"]) + len(pools["test_unseen"]) == len(synthetic.ACCENTS) * len(synthetic.VARIANTS)
+    assert len(pools["train"]) + len(pools["test_unseen"]) == \
+        len(synthetic.ACCENTS) * len(synthetic.VARIANTS) + len(FLITE_VOICES)
+    # The held-out flite speaker takes all its voices along (kal16 and kal are one speaker).
+    held_flite = {voice.name for voice in pools["test_unseen"] if voice.engine == "flite"}
+    assert held_flite in [set(names) for names in FLITE_SPEAKERS.values()]
+    assert {u.voice.engine for u in plan if u.split == "train"} == {"espeak-ng", "flite"}
 
 
 def test_config_is_validated():
@@ -75,7 +84,11 @@ def test_config_is_validated():
     with pytest.raises(ValueError):
         CorpusConfig(utterances=3, split_fractions=(0.5, 0.5, 0.5, 0.0))
     with pytest.raises(ValueError):
-        CorpusConfig(utterances=3, unseen_accents=0, unseen_variants=0)
+        CorpusConfig(utterances=3, unseen_accents=0, unseen_variants=0, unseen_flite=0)
+    with pytest.raises(ValueError, match="engines"):
+        CorpusConfig(utterances=3, engines=("festival",))
+    with pytest.raises(ValueError, match="text_sources"):
+        CorpusConfig(utterances=3, text_sources=("python-docstrings",))
 
 
 @needs_espeak
@@ -83,7 +96,7 @@ def test_same_seed_gives_identical_corpora_whatever_the_worker_count(tmp_path, c
     import datasets
 
     assert main(["make-dataset", "--out", str(tmp_path / "a"), "--seed", "7", "--utterances", "10", "--workers", "2",
-                 "--split-fractions", "0.4,0.2,0.2,0.2"]) == 0
+                 "--split-fractions", "0.4,0.2,0.2,0.2", "--text-sources", "harvard,fortunes", "--no-progress"]) == 0
     assert "wrote 10 utterances" in capsys.readouterr().out
     second = build_corpus(tmp_path / "b", CorpusConfig(utterances=10, **TINY), workers=1)
     assert second.utterances == {"train": 4, "validation": 2, "test": 2, "test_unseen": 2}
@@ -101,7 +114,10 @@ def test_same_seed_gives_identical_corpora_whatever_the_worker_count(tmp_path, c
     assert not set(corpus["test_unseen"]["voice"]) & set(corpus["train"]["voice"])
     row = corpus["train"][0]
     assert row["audio"]["path"] == f"{row['id']}.wav" and row["audio"]["bytes"][:4] == b"RIFF"
-    assert row["voice"] == f"{row['accent']}+{row['variant']}" and row["gender"] in ("female", "male")
+    assert row["gender"] in ("female", "male")
+    for row in corpus["train"]:
+        expected = f"{row['accent']}+{row['variant']}" if row["engine"] == "espeak-ng" else f"flite:{row['variant']}"
+        assert row["voice"] == expected
 
 
 @needs_espeak
@@ -115,27 +131,6 @@ def test_hours_budget_stops_at_the_first_utterance_past_it(tmp_path):
     assert sum(durations) == pytest.approx(total, abs=1e-3)
     with pytest.raises(FileExistsError):
         build_corpus(tmp_path / "c", CorpusConfig(utterances=1, **TINY))
-
-
-@needs_espeak
-def test_noise_is_mixed_at_the_planned_snr():
-    import io
-
-    import soundfile as sf
-
-    base = Utterance(id="x", split="train", text="The birch canoe slid on the smooth planks.", sentence_id="H01-01",
-                     accent="en-us", variant="f3", rate=170, pitch=50, noise="none", snr_db=None, peak_dbfs=-3.0,
-                     noise_seed=5)
-    clean = sf.read(io.BytesIO(synthetic.synthesize(base, 16000)[0]))[0]
-    for kind, snr in (("white", 10.0), ("pink", 20.0)):
-        noisy = sf.read(io.BytesIO(synthetic.synthesize(dataclasses.replace(base, noise=kind, snr_db=snr),
-                                                        16000)[0]))[0]
-        assert np.max(np.abs(noisy)) == pytest.approx(10 ** (-3 / 20), abs=1e-4)
-        # The noisy clip is (clean speech) * gain + noise: project out the speech to measure the SNR.
-        gain = float(noisy @ clean / (clean @ clean))
-        residual = noisy - gain * clean
-        measured = 10 * math.log10(np.mean((gain * clean) ** 2) / np.mean(residual**2))
-        assert measured == pytest.approx(snr, abs=0.5)
 
 
 @needs_espeak
@@ -154,9 +149,71 @@ def test_a_split_without_utterances_is_left_out(tmp_path):
     import datasets
 
     config = CorpusConfig(seed=7, utterances=4, split_fractions=(0.75, 0.25, 0.0, 0.0), unseen_accents=0,
-                          unseen_variants=0)
+                          unseen_variants=0, unseen_flite=0, text_sources=("harvard",))
     report = build_corpus(tmp_path / "e", config, workers=1)
     assert report.utterances["test"] == report.utterances["test_unseen"] == 0
     loaded = datasets.load_from_disk(str(tmp_path / "e"))
     assert sorted(loaded) == ["train", "validation"]
     assert sum(loaded[split].num_rows for split in loaded) == 4
+
+
+@needs_espeak
+@pytest.mark.skipif(not HAS_FLITE or not all(source.path is None or source.path.exists()
+                                             for source in SOURCES.values()),
+                    reason="flite or a text package is missing (scripts/install_system_deps.sh)")
+def test_every_source_and_engine_is_used_and_held_out_voices_stay_out_of_train(tmp_path):
+    import json
+
+    import datasets
+
+    build_corpus(tmp_path / "all", CorpusConfig(seed=3, utterances=40), workers=2)
+    summary = json.loads((tmp_path / "all" / "corpus.json").read_text())
+    for split in SPLITS:
+        assert set(summary["splits"][split]["sentences_by_source"]) == set(SOURCES)
+    corpus = datasets.load_from_disk(str(tmp_path / "all"))
+    assert {engine for split in corpus.values() for engine in split["engine"]} == {"espeak-ng", "flite"}
+    train_voices = set(summary["splits"]["train"]["speakers"])
+    unseen = set(summary["splits"]["test_unseen"]["speakers"])
+    assert any(voice.startswith("flite:") for voice in unseen) and sum("+" in voice for voice in unseen) >= 10
+    assert not unseen & train_voices
+    assert not set(corpus["test_unseen"]["voice"]) & set(corpus["train"]["voice"])
+    texts = {split: {normalize(text) for text in corpus[split]["text"]} for split in corpus}
+    for one, other in itertools.combinations(corpus, 2):
+        assert not texts[one] & texts[other]
+
+
+def normalize(text):
+    from hf_binarize.data.text import normalize_transcript
+
+    return normalize_transcript(text)
+
+
+@needs_espeak
+def test_an_unknown_voice_is_refused_in_one_line():
+    with pytest.raises(UnknownVoiceError) as error:
+        check_voices([Voice("espeak-ng", "en-us+f3"), Voice("espeak-ng", "en-us+nobody")])
+    assert str(error.value) == "espeak-ng has no voice 'en-us+nobody'"
+    if HAS_FLITE:
+        # flite itself would silently speak with its default voice.
+        with pytest.raises(UnknownVoiceError, match="flite has no voice 'nobody'"):
+            check_voices([Voice("flite", "nobody")])
+
+
+def test_a_missing_text_package_fails_in_one_line_and_writes_nothing(monkeypatch, tmp_path, capsys):
+    from hf_binarize.data import text_sources
+
+    missing = dataclasses.replace(SOURCES["fortunes"], path=tmp_path / "no-fortunes" / "fortunes")
+    monkeypatch.setitem(text_sources.SOURCES, "fortunes", missing)
+    assert main(["make-dataset", "--out", str(tmp_path / "out"), "--utterances", "2", "--text-sources",
+                 "harvard,fortunes", "--no-progress"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.strip().endswith("apt-get install fortunes-min")
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its staging copy
+
+
+def test_a_read_only_output_fails_in_one_line(capsys):
+    # /proc refuses new folders even to root, for whom permission bits do not count.
+    assert main(["make-dataset", "--out", "/proc/hf-binarize-corpus/out", "--utterances", "2", "--text-sources",
+                 "harvard", "--no-progress"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "/proc/hf-binarize-corpus" in error

@@ -15,6 +15,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from hf_binarize.data.augment import AugmentConfig
 from hf_binarize.data.synthetic import CorpusConfig, build_corpus, check_espeak
 from hf_binarize.training import (
     RNNTArchitecture,
@@ -78,7 +79,8 @@ def build_tiny_corpus(folder: Path, utterances: int = 24) -> Path:
     """A few dozen clean espeak-ng utterances, most in ``train`` (every split gets at least one: datasets cannot
     load an empty split back)."""
     config = CorpusConfig(seed=0, utterances=utterances, split_fractions=(0.85, 0.05, 0.05, 0.05),
-                          clean_fraction=1.0)
+                          text_sources=("harvard",), engines=("espeak-ng",),
+                          augment=AugmentConfig(enabled=False, clean_fraction=1.0))
     build_corpus(folder, config, workers=2)
     return folder
 
