@@ -44,7 +44,9 @@ RATE = 16000
 UTTERANCES = {"a.wav": (0.6, "the cat sat"), "b.wav": (0.8, "a dog ran home"), "c.wav": (1.0, "blue sky"),
               "d.wav": (0.5, "red fox")}
 SCHEMA = {
-    "variant": str, "model": str, "dataset": str, "split": str, "utterances": int, "max_duration": float,
+    # dataset_config: None here, where the dataset has a single config and none is named.
+    "variant": str, "model": str, "dataset": str, "dataset_config": type(None), "split": str, "utterances": int,
+    "max_duration": float,
     "skipped": dict, "wer": float, "cer": float, "word_errors": int, "words": int,
     "size": {"params": int, "weight_bytes": int, "folder_bytes": int, "bits_per_param": float,
              "compression_vs_fp32": float, "precision": {"binary": int, "int8": int, "float": int}},
