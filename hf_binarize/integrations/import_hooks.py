@@ -17,19 +17,26 @@ from types import ModuleType
 class _AfterImport(importlib.abc.MetaPathFinder):
     def __init__(self, name: str, callback: Callable[[ModuleType], None]):
         self.name, self.callback = name, callback
+        self._searching = False
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != self.name:
+        # Not consumed by a mere lookup: transformers asks importlib.util.find_spec("peft") to learn whether peft is
+        # installed, without importing it; the hook must still be there when peft is imported for real.
+        if fullname != self.name or self._searching:
             return None
-        # One shot, and out of the way before the real finders run, so that find_spec below does not recurse.
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self._searching = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._searching = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module, callback = spec.loader.exec_module, self.callback
 
         def exec_then_call(module: ModuleType) -> None:
             exec_module(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             callback(module)
 
         spec.loader.exec_module = exec_then_call
