@@ -1,6 +1,6 @@
 """Time binary_linear on CPU against dense float32 and bfloat16 F.linear of the same shape.
 
-    python -m hf_binarize.bench kernels                   # all shapes, M in 1 8 64 256, 1 and 2 threads
+    python -m hf_binarize.bench kernels                   # all shapes, M in 1 8 64 256 1024, 1 and 2 threads
     python -m hf_binarize.bench kernels --quick           # fewer repeats, M in 1 64, 1 thread
     python -m hf_binarize.bench kernels --json out.json
 
@@ -31,7 +31,7 @@ from ..backends import cpu, current_backend
 from ..formats.binary import binarize
 
 SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024), (4096, 4096), (640, 8193))
-ROWS = (1, 8, 64, 256)
+ROWS = (1, 8, 64, 256, 1024)
 THREADS = (1, 2)
 
 
