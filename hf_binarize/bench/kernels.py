@@ -27,7 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..backends import cpu, current_backend
+from ..backends import cpu, current_backend, use_backend
 from ..formats.binary import binarize
 
 SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024), (4096, 4096), (640, 8193))
@@ -41,6 +41,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, nargs="+", help=f"thread counts (default {THREADS})")
     parser.add_argument("--rows", type=int, nargs="+", help=f"activation rows M (default {ROWS})")
     parser.add_argument("--warm", action="store_true", help="reuse one copy of each weight, which may stay cached")
+    parser.add_argument("--isa", default="auto", help="CPU instruction set of the packed op (default: the best)")
     parser.set_defaults(run=run)
 
 
@@ -95,7 +96,8 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
         "op_bf16_ms": lambda: op(x_bf16, *packed(), None, None, k, k),
     }
     if cpu.native_available():
-        fns["kernel_f32_ms"] = lambda: cpu.native_binary_linear(x, *packed(), None, None, k, k)
+        isa = current_backend().cpu_isa
+        fns["kernel_f32_ms"] = lambda: cpu.native_binary_linear(x, *packed(), None, None, k, k, isa=isa)
     with torch.inference_mode():
         row = {"N": n, "K": k, "M": m, **median_ms(fns, budget_s, min_repeats)}
     row["speedup_f32"] = row["dense_f32_ms"] / row["op_f32_ms"]
@@ -104,6 +106,11 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
 
 
 def run(args) -> None:
+    with use_backend(current_backend().name, cpu_isa=args.isa):
+        _run(args)
+
+
+def _run(args) -> None:
     threads = args.threads or ((1,) if args.quick else THREADS)
     rows = args.rows or ((1, 64) if args.quick else ROWS)
     budget_s, min_repeats = (0.05, 3) if args.quick else (0.3, 3)
