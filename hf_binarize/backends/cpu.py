@@ -10,15 +10,16 @@ the ``HF_BINARIZE_CPU_ISA`` environment variable names another. It uses ``torch.
 
 Below :data:`GEMM_MIN_ROWS` activation rows the library's lookup-table kernel runs (csrc/hfb.h explains it):
 each run of 2 or 4 inputs gets a table of its signed sums, and the packed bits index it, 8 or 16 output rows per
-instruction. From that many rows on, the library dequantizes tiles of the weight to float32 and torch's GEMM
-multiplies them. Small products stay on one thread (the library decides, from M * N * K).
+instruction. From that many rows on (never on AVX-512, whose lookups outran the GEMM at every M measured), the
+library dequantizes tiles of the weight to float32 and torch's GEMM multiplies them. Small products stay on one
+thread (the library decides, from M * N * K).
 
 Inputs are float32, bfloat16 or float16; the kernel computes in float32 and returns the input's dtype, so bfloat16
 and float16 inputs come out more accurate than from the reference, which rounds the weight to the input's dtype.
 One exception: on a CPU with bfloat16 dot-product units (:func:`has_bf16_units`), bfloat16 inputs of at least
 :data:`BF16_GEMM_MIN_ROWS` rows against a weight with one scale per row and no offset (the default layout) run
 torch's bfloat16 GEMM on tiles of the weight's signs (exact in bfloat16; the GEMM accumulates in float32), and the
-scales are applied to its bfloat16 result in float32: two roundings to bfloat16 instead of one. Ask for this with
+scales and bias are applied to its bfloat16 result in float32: two roundings to bfloat16 instead of one. Ask for this with
 ``BinaryQuantizationConfig(compute_dtype="bfloat16")``, which makes the packed modules multiply in bfloat16.
 Scales and offsets may be float32, float16 or bfloat16. ``group_size`` must be a multiple of 8 unless there is a
 single group per row; other cases (and empty inputs) run the reference.
