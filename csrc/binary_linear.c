@@ -12,7 +12,7 @@
 #endif
 
 /* Bumped whenever an exported signature changes; cpu.py refuses a library with another number. */
-#define HFB_ABI_VERSION 1
+#define HFB_ABI_VERSION 2
 
 enum { HFB_OK = 0, HFB_EINVAL = 1, HFB_EISA = 2, HFB_ENOMEM = 3 };
 
@@ -41,6 +41,7 @@ typedef struct {
     float *y;
     const hfb_isa_ops *ops;
     int64_t n0, n1; /* rows to dequantize */
+    int out_dtype;  /* of the dequantized rows: HFB_F32 or HFB_BF16 */
     int parts;
     int split_m; /* threads take ranges of activation rows instead of ranges of output rows */
     int *status;
@@ -251,6 +252,17 @@ HFB_API int hfb_abi_version(void) { return HFB_ABI_VERSION; }
 
 HFB_API int hfb_isa_supported(int isa) { return isa_ops(isa) != NULL; }
 
+/* Whether the CPU has bfloat16 dot-product instructions (AVX512-BF16, which every CPU with AMX also has): where it
+ * does, torch's bfloat16 GEMM outruns its float32 one, else it is slower. */
+HFB_API int hfb_has_bf16_units(void) {
+#if HFB_X86 && !defined(__clang__) && __GNUC__ >= 11 /* other compilers: no bfloat16 GEMM path */
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+#else
+    return 0;
+#endif
+}
+
 /* x: float32 [M, K] contiguous; packed: uint8 [N, ceil(K / 8)]; scale (and offset, or NULL): [N, G] of
  * HFB_F32 / HFB_F16 / HFB_BF16 with G = ceil(K / group_size); bias: float32 [N] or NULL; y: float32 [M, N].
  * Returns HFB_OK or an error code, leaving y undefined on error. */
@@ -279,20 +291,26 @@ static void run_dequant(void *ctx, int tid) {
             int64_t k0 = g * p->gs, k1 = p->G == 1 || (g + 1) * p->gs > p->K ? p->K : (g + 1) * p->gs;
             float s = hfb_to_f32(p->scale, p->scale_dtype, n * p->G + g);
             float o = p->offset ? hfb_to_f32(p->offset, p->offset_dtype, n * p->G + g) : 0.0f;
-            p->ops->dequant(p->packed + n * p->KB, k0, k1, s, o, p->y + (n - p->n0) * p->K);
+            if (p->out_dtype == HFB_BF16)
+                p->ops->dequant_bf16(p->packed + n * p->KB, k0, k1, hfb_f32_to_bf16(o - s), hfb_f32_to_bf16(o + s),
+                                     (uint16_t *)p->y + (n - p->n0) * p->K);
+            else
+                p->ops->dequant(p->packed + n * p->KB, k0, k1, s, o, p->y + (n - p->n0) * p->K);
         }
     }
     p->status[tid] = HFB_OK;
 }
 
-/* out: float32 [n1 - n0, K], the dense rows [n0, n1) of the weight (arguments as for hfb_binary_linear). */
+/* out: [n1 - n0, K] of out_dtype (HFB_F32, or HFB_BF16 with each value rounded to nearest), the dense rows
+ * [n0, n1) of the weight (other arguments as for hfb_binary_linear). */
 HFB_API int hfb_dequantize(const uint8_t *packed, int64_t N, int64_t K, const void *scale, int scale_dtype,
                            const void *offset, int offset_dtype, int64_t group_size, int64_t n0, int64_t n1,
-                           float *out, int isa, int nthreads) {
+                           void *out, int out_dtype, int isa, int nthreads) {
     problem p;
     int status = setup(&p, N, K, packed, scale, scale_dtype, offset, offset_dtype, group_size, isa);
-    if (status != HFB_OK || n0 < 0 || n1 > N || n0 > n1) return status != HFB_OK ? status : HFB_EINVAL;
-    p.n0 = n0, p.n1 = n1, p.y = out;
+    if (status != HFB_OK || n0 < 0 || n1 > N || n0 > n1 || (out_dtype != HFB_F32 && out_dtype != HFB_BF16))
+        return status != HFB_OK ? status : HFB_EINVAL;
+    p.n0 = n0, p.n1 = n1, p.y = out, p.out_dtype = out_dtype;
     p.parts = thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
     return run_parallel(&p, run_dequant);
 }

@@ -44,6 +44,8 @@ typedef struct {
     void (*transpose)(const uint8_t *rows, int64_t KB, int64_t nrows, int64_t c0, int64_t c1, uint32_t *wbuf);
     /* out[k] = o + s * sign k of the packed row, for k in [k0, k1) with k0 a multiple of 8. */
     void (*dequant)(const uint8_t *row, int64_t k0, int64_t k1, float s, float o, float *out);
+    /* The same as bfloat16 bit patterns: out[k] = o + s * sign k, with o - s and o + s given as bfloat16 bits. */
+    void (*dequant_bf16)(const uint8_t *row, int64_t k0, int64_t k1, uint16_t minus, uint16_t plus, uint16_t *out);
     /* dst[(g - g0) * HFB_ROWS + r] = src[row0 + r, g] (an [N, G] HFB_F32 / F16 / BF16 matrix) as float, for
      * groups [g0, g1] and the 32 rows, 0 past nrows. */
     void (*load_groups)(const void *src, int dtype, int64_t G, int64_t row0, int64_t nrows, int64_t g0, int64_t g1,
@@ -56,6 +58,7 @@ extern const hfb_isa_ops hfb_avx2_ops;
 extern const hfb_isa_ops hfb_avx512_ops;
 void hfb_transpose_avx2(const uint8_t *rows, int64_t KB, int64_t nrows, int64_t c0, int64_t c1, uint32_t *wbuf);
 void hfb_dequant_avx2(const uint8_t *row, int64_t k0, int64_t k1, float s, float o, float *out);
+void hfb_dequant_bf16_avx2(const uint8_t *row, int64_t k0, int64_t k1, uint16_t minus, uint16_t plus, uint16_t *out);
 void hfb_load_groups_avx2(const void *src, int dtype, int64_t G, int64_t row0, int64_t nrows, int64_t g0, int64_t g1,
                           float *dst);
 #endif
@@ -84,6 +87,14 @@ static inline float hfb_to_f32(const void *p, int dtype, int64_t i) {
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+/* f rounded to the nearest bfloat16 (ties to even), as bits; NaN stays NaN. */
+static inline uint16_t hfb_f32_to_bf16(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u);
+    return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
 /* The factor of x_j in a table entry of this kind where bit j of the entry's index is set / clear. */

@@ -134,6 +134,19 @@ TARGET void hfb_dequant_avx2(const uint8_t *row, int64_t k0, int64_t k1, float s
     }
 }
 
+TARGET void hfb_dequant_bf16_avx2(const uint8_t *row, int64_t k0, int64_t k1, uint16_t minus, uint16_t plus,
+                                  uint16_t *out) {
+    /* Lane j of 8 16-bit lanes is all ones where bit j of the byte is set. */
+    const __m128i bit = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m128i lo = _mm_set1_epi16((short)minus), hi = _mm_set1_epi16((short)plus);
+    int64_t k = k0;
+    for (; k + 8 <= k1; k += 8) {
+        __m128i set = _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(row[k >> 3]), bit), bit);
+        _mm_storeu_si128((__m128i *)(out + k), _mm_blendv_epi8(lo, hi, set));
+    }
+    for (; k < k1; k++) out[k] = (row[k >> 3] >> (k & 7)) & 1 ? plus : minus;
+}
+
 /* 8 groups of one row as float. */
 TARGET static inline __m256 load8(const void *src, int dtype, int64_t at) {
     if (dtype == HFB_F32) return _mm256_loadu_ps((const float *)src + at);
@@ -159,6 +172,7 @@ TARGET void hfb_load_groups_avx2(const void *src, int dtype, int64_t G, int64_t 
     }
 }
 
-const hfb_isa_ops hfb_avx2_ops = {build_tables, lut_rows, hfb_transpose_avx2, hfb_dequant_avx2, hfb_load_groups_avx2};
+const hfb_isa_ops hfb_avx2_ops = {build_tables, lut_rows, hfb_transpose_avx2, hfb_dequant_avx2,
+                                   hfb_dequant_bf16_avx2, hfb_load_groups_avx2};
 
 #endif

@@ -78,6 +78,6 @@ TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, in
 }
 
 const hfb_isa_ops hfb_avx512_ops = {build_tables, lut_rows, hfb_transpose_avx2, hfb_dequant_avx2,
-                                    hfb_load_groups_avx2};
+                                    hfb_dequant_bf16_avx2, hfb_load_groups_avx2};
 
 #endif

@@ -56,6 +56,11 @@ static void dequant(const uint8_t *row, int64_t k0, int64_t k1, float s, float o
     for (; k < k1; k++) out[k] = value[(row[k >> 3] >> (k & 7)) & 1];
 }
 
+static void dequant_bf16(const uint8_t *row, int64_t k0, int64_t k1, uint16_t minus, uint16_t plus, uint16_t *out) {
+    uint16_t value[2] = {minus, plus};
+    for (int64_t k = k0; k < k1; k++) out[k] = value[(row[k >> 3] >> (k & 7)) & 1];
+}
+
 static void load_groups(const void *src, int dtype, int64_t G, int64_t row0, int64_t nrows, int64_t g0, int64_t g1,
                         float *dst) {
     for (int64_t g = g0; g <= g1; g++)
@@ -63,4 +68,4 @@ static void load_groups(const void *src, int dtype, int64_t G, int64_t row0, int
             dst[(g - g0) * HFB_ROWS + r] = r < nrows ? hfb_to_f32(src, dtype, (row0 + r) * G + g) : 0.0f;
 }
 
-const hfb_isa_ops hfb_portable_ops = {build_tables, lut_rows, transpose, dequant, load_groups};
+const hfb_isa_ops hfb_portable_ops = {build_tables, lut_rows, transpose, dequant, dequant_bf16, load_groups};

@@ -10,11 +10,17 @@ the ``HF_BINARIZE_CPU_ISA`` environment variable names another. It uses ``torch.
 
 Below :data:`GEMM_MIN_ROWS` activation rows the library's lookup-table kernel runs (csrc/hfb.h explains it):
 each run of 2 or 4 inputs gets a table of its signed sums, and the packed bits index it, 8 or 16 output rows per
-instruction. From that many rows on, the library dequantizes tiles of the weight to float32 and torch's GEMM
-multiplies them. Small products stay on one thread (the library decides, from M * N * K).
+instruction. From that many rows on (never on AVX-512, whose lookups outran the GEMM at every M measured), the
+library dequantizes tiles of the weight to float32 and torch's GEMM multiplies them. Small products stay on one
+thread (the library decides, from M * N * K).
 
 Inputs are float32, bfloat16 or float16; the kernel computes in float32 and returns the input's dtype, so bfloat16
 and float16 inputs come out more accurate than from the reference, which rounds the weight to the input's dtype.
+One exception: on a CPU with bfloat16 dot-product units (:func:`has_bf16_units`), bfloat16 inputs of at least
+:data:`BF16_GEMM_MIN_ROWS` rows against a weight with one scale per row and no offset (the default layout) run
+torch's bfloat16 GEMM on tiles of the weight's signs (exact in bfloat16; the GEMM accumulates in float32), and the
+scales and bias are applied to its bfloat16 result in float32: two roundings to bfloat16 instead of one. Ask for this with
+``BinaryQuantizationConfig(compute_dtype="bfloat16")``, which makes the packed modules multiply in bfloat16.
 Scales and offsets may be float32, float16 or bfloat16. ``group_size`` must be a multiple of 8 unless there is a
 single group per row; other cases (and empty inputs) run the reference.
 
@@ -41,16 +47,20 @@ logger = logging.getLogger(__name__)
 
 # Index = the instruction set's number in csrc/hfb.h.
 ISAS = ("portable", "avx2", "avx512")
-_ABI_VERSION = 1
+_ABI_VERSION = 2
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _ERRORS = {1: "invalid arguments", 2: "instruction set not supported by this CPU", 3: "out of memory"}
 _LIBRARY_FILE = "libhfb_cpu" + (".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so")
 
-# From this many activation rows on, dequantizing tiles of the weight for torch's GEMM beats the lookup kernel.
-# With SIMD lookups it takes many rows: at 256 rows the lookups were still 1.0-1.5x faster than the GEMM on an
-# AVX2 Zen 3 (`hf-binarize bench kernels`), and the two were level at 1024. The scalar lookups of the
-# portable path lose to the GEMM (and to dense float32) from about 8 rows.
-GEMM_MIN_ROWS = {"portable": 8, "avx2": 512, "avx512": 512}
+# From this many activation rows on, dequantizing tiles of the weight for torch's float32 GEMM beats the lookup
+# kernel (None: never). With SIMD lookups it takes many rows: at 256 rows the lookups were still 1.0-1.5x faster
+# than the GEMM on an AVX2 Zen 3 (`hf-binarize bench kernels`), and the two were level at 1024. The
+# 16-row AVX-512 lookups were 2.9-4.8x faster than the float32 GEMM at every M up to 1024 on an AVX-512 Zen
+# (bench/gemm_crossover.py), so they never hand over. The scalar lookups of the portable path lose to the GEMM (and
+# to dense float32) from about 8 rows.
+GEMM_MIN_ROWS = {"portable": 8, "avx2": 512, "avx512": None}
+# The same for bfloat16 inputs on a CPU with bfloat16 units, where torch's bfloat16 GEMM takes over (see above).
+BF16_GEMM_MIN_ROWS = 256
 # Weights dequantized at once on the GEMM path: 4 MiB of float32, as in the reference implementation, but at
 # least 256 rows: narrower tiles made torch's GEMM 1.5x slower (640 x 8193 at M = 256).
 _GEMM_TILE_ELEMENTS = 1 << 20
@@ -89,13 +99,21 @@ def _library() -> ctypes.CDLL | None:
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     lib.hfb_isa_supported.argtypes = [i32]
     lib.hfb_binary_linear.argtypes = [ptr, i64, i64, ptr, i64, ptr, i32, ptr, i32, i64, ptr, ptr, i32, i32]
-    lib.hfb_dequantize.argtypes = [ptr, i64, i64, ptr, i32, ptr, i32, i64, i64, i64, ptr, i32, i32]
+    lib.hfb_dequantize.argtypes = [ptr, i64, i64, ptr, i32, ptr, i32, i64, i64, i64, ptr, i32, i32, i32]
     return lib
 
 
 def native_available() -> bool:
     """Whether the native library loaded."""
     return _library() is not None
+
+
+@functools.cache
+def has_bf16_units() -> bool:
+    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX), so that bfloat16 GEMMs beat
+    float32 ones; False without the library."""
+    lib = _library()
+    return lib is not None and bool(lib.hfb_has_bf16_units())
 
 
 def available_isas() -> tuple[str, ...]:
@@ -155,10 +173,16 @@ def native_binary_linear(
     code = ISAS.index(resolve_isa(isa))
     threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
     out_features = packed.shape[0]
-    # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
+    per_row = num_groups(in_features, group_size)
     x2d = x.reshape(-1, in_features)
-    if x2d.dtype != torch.float32 or not x2d.is_contiguous():
-        x2d = x2d.to(torch.float32).contiguous()
+    m = x2d.shape[0]
+    gemm_min_rows = GEMM_MIN_ROWS[ISAS[code]]
+    bf16_gemm = (x.dtype == torch.bfloat16 and offset is None and per_row == 1 and m >= BF16_GEMM_MIN_ROWS
+                 and has_bf16_units())
+    # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
+    compute_dtype = torch.bfloat16 if bf16_gemm else torch.float32
+    if x2d.dtype != compute_dtype or not x2d.is_contiguous():
+        x2d = x2d.to(compute_dtype).contiguous()
     if not packed.is_contiguous():
         packed = packed.contiguous()
     scale, scale_code = _as_scale(scale)
@@ -167,20 +191,20 @@ def native_binary_linear(
         bias = bias.to(torch.float32).contiguous()
     offset_ptr = None if offset is None else offset.data_ptr()
     # dtype given: without it the default dtype (bfloat16, float64...) decides and the kernel writes past the end.
-    y = torch.empty(x2d.shape[0], out_features, dtype=torch.float32)
-    m = x2d.shape[0]
-    per_row = num_groups(in_features, group_size)
+    y = torch.empty(m, out_features, dtype=torch.bfloat16 if bf16_gemm else torch.float32)
     _check_buffers(
-        x2d=(x2d, torch.float32, m * in_features),
+        x2d=(x2d, compute_dtype, m * in_features),
         packed=(packed, torch.uint8, out_features * packed_width(in_features)),
         scale=(scale, None, out_features * per_row),
         offset=(offset, None, out_features * per_row),
         bias=(bias, torch.float32, out_features),
-        y=(y, torch.float32, m * out_features),
+        y=(y, y.dtype, m * out_features),
     )
-    if m < GEMM_MIN_ROWS[ISAS[code]]:
+    if bf16_gemm:
+        _bf16_gemm(lib, x2d, packed, scale, bias, in_features, group_size, y, code, threads)
+    elif gemm_min_rows is None or m < gemm_min_rows:
         status = lib.hfb_binary_linear(
-            x2d.data_ptr(), x2d.shape[0], in_features, packed.data_ptr(), out_features, scale.data_ptr(),
+            x2d.data_ptr(), m, in_features, packed.data_ptr(), out_features, scale.data_ptr(),
             scale_code, offset_ptr, offset_code, group_size, None if bias is None else bias.data_ptr(),
             y.data_ptr(), code, threads,
         )  # fmt: skip
@@ -193,15 +217,39 @@ def native_binary_linear(
             stop = min(start + step, out_features)
             _check(lib.hfb_dequantize(
                 packed.data_ptr(), out_features, in_features, scale.data_ptr(), scale_code, offset_ptr, offset_code,
-                group_size, start, stop, tile.data_ptr(), code, threads,
+                group_size, start, stop, tile.data_ptr(), _DTYPE_CODES[torch.float32], code, threads,
             ))  # fmt: skip
             if bias is None:
                 torch.mm(x2d, tile[: stop - start].T, out=y[:, start:stop])
             else:
                 torch.addmm(bias[start:stop], x2d, tile[: stop - start].T, out=y[:, start:stop])
-    if x.dtype != torch.float32:
+    if y.dtype != x.dtype:
         y = y.to(x.dtype)
     return y.view(*x.shape[:-1], out_features) if x.dim() != 2 else y
+
+
+def _bf16_gemm(lib, x2d, packed, scale, bias, in_features, group_size, y, code, threads) -> None:
+    """``y = (x2d @ signs.T) * scale + bias`` with torch's bfloat16 GEMM on tiles of the signs (one scale per row,
+    no offset; ``x2d`` and ``y`` bfloat16). Scales and bias are applied in float32 to each tile's product while it
+    is in cache: one pass over a float32 copy of the whole output cost 10-30% of the GEMM at M=1024."""
+    out_features = packed.shape[0]
+    ones = torch.ones(out_features, dtype=torch.float32)  # the signs alone: scales are applied in float32 after
+    scale = scale.reshape(out_features).to(torch.float32)
+    step = max(_GEMM_TILE_MIN_ROWS, _GEMM_TILE_ELEMENTS // in_features)
+    tile = torch.empty(min(step, out_features), in_features, dtype=torch.bfloat16)
+    _check_buffers(tile=(tile, torch.bfloat16, min(step, out_features) * in_features))
+    for start in range(0, out_features, step):
+        stop = min(start + step, out_features)
+        _check(lib.hfb_dequantize(
+            packed.data_ptr(), out_features, in_features, ones.data_ptr(), _DTYPE_CODES[torch.float32], None, 0,
+            group_size, start, stop, tile.data_ptr(), _DTYPE_CODES[torch.bfloat16], code, threads,
+        ))  # fmt: skip
+        product = torch.mm(x2d, tile[: stop - start].T)
+        # bfloat16 times float32 computes in float32; the result is rounded once, into y.
+        if bias is None:
+            torch.mul(product, scale[start:stop], out=y[:, start:stop])
+        else:
+            torch.addcmul(bias[start:stop], product, scale[start:stop], out=y[:, start:stop])
 
 
 def _check_buffers(**buffers: tuple[torch.Tensor | None, torch.dtype | None, int]) -> None:

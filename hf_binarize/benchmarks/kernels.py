@@ -1,6 +1,6 @@
 """Time binary_linear on CPU against dense float32 and bfloat16 F.linear of the same shape.
 
-    hf-binarize bench kernels                   # all shapes, M in 1 8 64 256, 1 and 2 threads
+    hf-binarize bench kernels                   # all shapes, M in 1 8 64 256 1024, 1 and 2 threads
     hf-binarize bench kernels --quick           # fewer repeats, M in 1 64, 1 thread
     hf-binarize bench kernels --json out.json
 
@@ -28,11 +28,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..backends import cpu, current_backend
+from ..backends import cpu, current_backend, use_backend
 from ..formats.binary import binarize
 
 SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024), (4096, 4096), (640, 8193))
-ROWS = (1, 8, 64, 256)
+ROWS = (1, 8, 64, 256, 1024)
 THREADS = (1, 2)
 
 
@@ -87,7 +87,8 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
         "op_bf16_ms": lambda: op(x_bf16, *packed(), None, None, k, k),
     }
     if cpu.native_available():
-        fns["kernel_f32_ms"] = lambda: cpu.native_binary_linear(x, *packed(), None, None, k, k)
+        isa = current_backend().cpu_isa
+        fns["kernel_f32_ms"] = lambda: cpu.native_binary_linear(x, *packed(), None, None, k, k, isa=isa)
     with torch.inference_mode():
         row = {"N": n, "K": k, "M": m, **median_ms(fns, budget_s, min_repeats)}
     row["speedup_f32"] = row["dense_f32_ms"] / row["op_f32_ms"]
@@ -96,10 +97,16 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
 
 
 def run(*, quick: bool = False, threads: Sequence[int] | None = None, rows: Sequence[int] | None = None,
-        warm: bool = False, json_path: str | None = None) -> list[dict]:
+        warm: bool = False, json_path: str | None = None, isa: str = "auto") -> list[dict]:
     """Prints the table (and writes it as JSON to ``json_path``) and returns its rows. ``quick``: fewer repeats,
     M in 1 64 and 1 thread, unless ``threads`` or ``rows`` say otherwise; ``warm``: one copy of each weight, which
-    may stay cached."""
+    may stay cached; ``isa``: the CPU instruction set of the packed op (default: the best this CPU runs)."""
+    with use_backend(current_backend().name, cpu_isa=isa):
+        return _run(quick, threads, rows, warm, json_path)
+
+
+def _run(quick: bool, threads: Sequence[int] | None, rows: Sequence[int] | None, warm: bool,
+         json_path: str | None) -> list[dict]:
     threads = threads or ((1,) if quick else THREADS)
     rows = rows or ((1, 64) if quick else ROWS)
     budget_s, min_repeats = (0.05, 3) if quick else (0.3, 3)

@@ -18,8 +18,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, nargs="+", help=f"thread counts (default {kernels.THREADS})")
     parser.add_argument("--rows", type=int, nargs="+", help=f"activation rows M (default {kernels.ROWS})")
     parser.add_argument("--warm", action="store_true", help="reuse one copy of each weight, which may stay cached")
+    parser.add_argument("--isa", default="auto", help="CPU instruction set of the packed op (default: the best)")
     parser.set_defaults(run=run_kernels)
 
 
 def run_kernels(args: argparse.Namespace) -> None:
-    kernels.run(quick=args.quick, threads=args.threads, rows=args.rows, warm=args.warm, json_path=args.json)
+    kernels.run(quick=args.quick, threads=args.threads, rows=args.rows, warm=args.warm, json_path=args.json, isa=args.isa)

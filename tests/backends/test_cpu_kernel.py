@@ -65,11 +65,16 @@ def make_case(m, n, k, group_size=None, centred=False, bias=True, dtype=torch.fl
     return x, packed, scale, offset, b, k, group_size
 
 
-def assert_close(y, x, packed, scale, offset, bias, in_features, group_size):
+def assert_close(y, x, packed, scale, offset, bias, in_features, group_size, rounded_product=False):
+    """``rounded_product``: the product ``x @ W_hat.T`` may also be rounded to the output dtype before the bias is
+    added (as torch's bfloat16 GEMM, and the reference, do)."""
     assert y.dtype == x.dtype and y.shape == (*x.shape[:-1], packed.shape[0])
     expected, bound = reference(x, packed, scale, offset, bias, in_features, group_size)
     # float32 accumulation over K terms, then one rounding to the output dtype.
     tolerance = 64 * EPS[torch.float32] * bound + 2 * EPS[x.dtype] * expected.abs() + 1e-30
+    if rounded_product:
+        product = expected if bias is None else expected - bias.double()
+        tolerance = tolerance + EPS[x.dtype] * product.abs()
     error = (y.double() - expected).abs()
     assert (error <= tolerance).all(), f"max error {error.max().item():.3g}, tolerance there {tolerance.flatten()[error.argmax()]:.3g}"
 
@@ -107,6 +112,19 @@ def test_dtypes_3d_and_strided_inputs(isa, dtype, m):
     scale64, bias_strided = scale.double(), torch.randn(80)[::2].to(dtype)
     assert_close(cpu.native_binary_linear(x, packed, scale64, None, bias_strided, k, gs, isa=isa),
                  x, packed, scale64, None, bias_strided, k, gs)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("scale_dtype", SCALE_DTYPES)
+@pytest.mark.parametrize("m", [cpu.BF16_GEMM_MIN_ROWS - 1, cpu.BF16_GEMM_MIN_ROWS + 37])
+def test_bfloat16_gemm_path(isa, scale_dtype, m):
+    # From BF16_GEMM_MIN_ROWS rows, bfloat16 inputs with one scale per row and no offset run torch's bfloat16 GEMM
+    # on sign tiles where the CPU has bfloat16 units; fewer rows, or offsets, stay on the lookups.
+    if not cpu.has_bf16_units():
+        pytest.skip("this CPU has no bfloat16 dot-product units (AVX512-BF16): the bfloat16 GEMM path never runs")
+    for k, n, bias, centred in ((1000, 300, True, False), (4100, 520, False, False), (1000, 40, True, True)):
+        case = make_case(m, n, k, None, centred=centred, bias=bias, dtype=torch.bfloat16, scale_dtype=scale_dtype)
+        assert_close(cpu.native_binary_linear(*case, isa=isa), *case, rounded_product=True)
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -263,8 +281,10 @@ def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("default_dtype", ["bfloat16", "float16", "float64"])
 def test_default_dtype_does_not_change_kernel_buffers(tmp_path, default_dtype):
     # Output buffers once took the default dtype while the C code wrote float32: heap corruption or NaN.
-    m_gemm = cpu.GEMM_MIN_ROWS[cpu.resolve_isa()]
+    # The lookups, the float32 GEMM path (where this ISA has one) and the bfloat16 GEMM path (where the CPU has one).
+    m_gemm = cpu.GEMM_MIN_ROWS[cpu.resolve_isa()] or 5
     cases = {m: make_case(m, 40, 200, 64, centred=True) for m in (5, m_gemm)}
+    cases["bf16"] = make_case(cpu.BF16_GEMM_MIN_ROWS, 40, 200, dtype=torch.bfloat16)
     torch.save(cases, tmp_path / "cases.pt")
     code = f"""
 import torch, hf_binarize
@@ -276,7 +296,7 @@ torch.save({{m: torch.ops.hf_binarize.binary_linear(*case) for m, case in cases.
     assert result.returncode == 0, result.stderr[-2000:]
     outputs = torch.load(tmp_path / "y.pt")
     for m, case in cases.items():
-        assert_close(outputs[m], *case)
+        assert_close(outputs[m], *case, rounded_product=m == "bf16")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
