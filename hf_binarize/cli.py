@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_push(commands)
     bench.add_arguments(commands.add_parser("bench", help="benchmarks of the packed kernels",
                                             description=bench.__doc__))
-    make_dataset = commands.add_parser("make-dataset", help="build the synthetic espeak-ng speech corpus")
+    make_dataset = commands.add_parser("make-dataset", help="build the synthetic speech corpus (espeak-ng and flite voices, augmented)")
     synthetic.add_arguments(make_dataset)
     make_dataset.set_defaults(run=_make_dataset)
     return parser
