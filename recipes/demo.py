@@ -4,11 +4,12 @@ float model and the bundled QAT-trained 1-bit model on the bundled test audio, a
     make demo                      # installs into .venv, then runs this
     python recipes/demo.py         # the same, in an environment that has hf-binarize
 
-Bundled (see model_cards/README.md for how they were made): ``model_cards/float`` (the float baseline),
-``model_cards/binary-int8`` (its QAT-trained 1-bit version, int8 joint head and embedding; our QAT run with the
-best validation WER) and ``demo/audio`` (60 utterances of the synthetic corpus' ``test`` split, sentences never
-used in training, and 60 of ``test_unseen``, whose voices were not used either). The model cards report the same
-models on the full splits.
+Bundled: ``model_cards/float`` (the float baseline trained on the multi-source, two-engine augmented corpus; its
+card says how), ``model_cards/binary-int8`` (a QAT-trained 1-bit model, int8 joint head and embedding, made from the
+PREVIOUS float baseline, trained on espeak-ng Harvard sentences, before the current float model existed: see
+model_cards/README.md; the binarized models are to be redone from the new baseline) and ``demo/audio`` (40
+utterances of the current corpus' ``test`` split, sentences never used in training, and 40 of ``test_unseen``, whose
+voices were not used either). The model cards report the models on the full splits.
 """
 
 from __future__ import annotations

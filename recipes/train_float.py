@@ -5,10 +5,10 @@
     python recipes/train_float.py --data corpus --output-dir runs/float --resume     # after an interruption
     torchrun --nproc-per-node 2 recipes/train_float.py --data corpus                 # DDP (gloo on CPU)
 
-Labels are subwords (a BPE vocabulary trained on the training transcripts, --vocab-size) or characters
-(--tokenizer characters, which need --subsampling-factor 4 to stay below the encoder frames); an auxiliary CTC loss
-on the encoder (--ctc-weight, default 0.3) makes the transducer learn to use its audio, and SpecAugment masks the
-training features (--freq-masks, --time-masks). Every --eval-steps the
+Labels are characters (the default; they need --subsampling-factor 4 to stay below the encoder frames) or subwords
+(--tokenizer subwords: a BPE vocabulary trained on the training transcripts, --vocab-size, which fits 8x); an
+auxiliary CTC loss on the encoder (--ctc-weight, default 0.3) makes the transducer learn to use its audio, and
+SpecAugment masks the training features (--freq-masks, --time-masks). Every --eval-steps the
 validation loss and greedy WER are logged, every --sample-steps a few training utterances are decoded (a model
 that ignores its audio shows there first). OUTPUT_DIR ends up holding a plain ParakeetForRNNT checkpoint and its
 processor, for AutoModelForRNNT / AutoProcessor.from_pretrained and for recipes/qat.py.
@@ -65,9 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                        help="LSTM layers of the prediction network (%(default)s)")
     model.add_argument("--dropout", type=float, default=defaults.dropout, help="encoder dropout (%(default)s)")
     model.add_argument("--mel-bins", type=int, default=80, help="log-mel features per frame (%(default)s)")
-    model.add_argument("--tokenizer", choices=["subwords", "characters"], default="subwords",
-                       help="labels: a BPE vocabulary trained on the training transcripts, laid out like the Hub "
-                            "Parakeet tokenizers, or characters (%(default)s)")
+    model.add_argument("--tokenizer", choices=["characters", "subwords"], default="characters",
+                       help="labels: characters, or a BPE vocabulary trained on the training transcripts, laid out "
+                            "like the Hub Parakeet tokenizers (%(default)s)")
     model.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
                        help="subword vocabulary size, <unk> and <blank> included (%(default)s)")
     model.description = "ignored by --resume, which continues the checkpoint's model"

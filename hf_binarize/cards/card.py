@@ -21,8 +21,9 @@ TAGS = ["hf-binarize", "binarization", "1-bit", "rnnt", "speech"]
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _LIMITATIONS = (
-    "The evaluation data is synthetic: sentences from the Harvard lists spoken by espeak-ng voices, a small corpus "
-    "with few distinct sentences. The absolute WER says nothing about accuracy on real speech; only the differences "
+    "The evaluation data is synthetic: English sentences (dictionary glosses and examples, fortunes, the Harvard "
+    "lists) spoken by speech synthesisers (espeak-ng and flite voices) with simulated rooms, noise and channels. "
+    "The absolute WER says nothing about accuracy on real speech; only the differences "
     "between variants scored on the same split mean something, and those may not transfer to real speech either. "
     "Speeds are real-time factors (decode seconds per second of audio) measured on the machine that ran the "
     "evaluation, with the thread count given beside them; they are not comparable across machines."

@@ -51,7 +51,7 @@ def test_model_card_body(results):
     assert f"1-bit {100 * size['precision']['binary'] / size['params']:.1f}%" in text
     assert "import hf_binarize" in text and "AutoModelForRNNT.from_pretrained(" in text
     assert 'pipeline("automatic-speech-recognition", model="binary-int8-joint")' in text
-    assert "## Limitations" in text and "espeak-ng" in text and "Harvard" in text
+    assert "## Limitations" in text and "espeak-ng" in text and "synthetic" in text
     assert "![Size vs WER](a.png)" in text and "![Size vs WER](b.png)" in text
     assert summary_table(results, "float") in text
     # The baseline's own card does not claim to be quantized from itself.
