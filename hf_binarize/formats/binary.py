@@ -230,7 +230,11 @@ class BinaryFormat:
         packed = binarize(weight, self.group_size, self.centred, self.scale_dtype)
         tensors = {"": packed.packed, "_scale": packed.scale}
         if scale is not None:
-            tensors["_scale"] = to_scale_dtype(scale.detach().to(torch.float32), self.scale_dtype, "learned scale")
+            # A learned scale that training drove to about zero (or past it) only has to be exact relative to the
+            # size of the weights it scales, as an offset does: its rounding error is then negligible, where a
+            # relative test of the value alone would refuse a subnormal float16 and fail freeze at the end of QAT.
+            tensors["_scale"] = to_scale_dtype(scale.detach().to(torch.float32), self.scale_dtype, "learned scale",
+                                               packed.scale.to(torch.float32))
         if self.centred:
             tensors["_offset"] = packed.offset
         return tensors

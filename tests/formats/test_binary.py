@@ -509,3 +509,20 @@ def test_pack_and_unpack_zero_rows(cols):
     assert packed.dtype == torch.uint8 and packed.shape == (0, (cols + 7) // 8)
     signs = unpack_signs(torch.zeros(0, (cols + 7) // 8, dtype=torch.uint8), cols)
     assert signs.shape == (0, cols)
+
+
+def test_a_learned_scale_near_zero_is_stored_relative_to_the_weights():
+    # QAT can drive a channel's learned scale to about zero, even below it (seen in a 2-process QAT run: -2.89e-6).
+    # Stored in float16 it is subnormal, but its rounding error is tiny next to the weights it scales.
+    weight = torch.full((3, 16), 0.1).mul(torch.tensor([1.0, -1.0]).repeat(8))
+    learned = torch.tensor([[0.1], [-2.89e-6], [3e-7]])
+    tensors = BinaryFormat().quantize(weight, learned)
+    stored = tensors["_scale"].to(torch.float32)
+    assert tensors["_scale"].dtype == torch.float16
+    assert torch.allclose(stored, learned, rtol=0, atol=2.0**-8 * 0.1)
+    dense = BinaryFormat().dequantize(tensors, 16, torch.float64)
+    signs = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(8)
+    assert torch.equal(dense, stored.double() * signs)
+    # Overflow is still refused.
+    with pytest.raises(ValueError, match="learned scale"):
+        BinaryFormat().quantize(weight, torch.tensor([[0.1], [1e6], [0.1]]))
