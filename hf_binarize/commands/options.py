@@ -131,6 +131,20 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be zero or a positive number of seconds, got {text}")
+    return value
+
+
 def seconds_or_none(text: str) -> float | None:
     """A positive number of seconds, or ``none`` (no limit)."""
     if text.lower() == "none":

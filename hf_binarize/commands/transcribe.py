@@ -11,7 +11,7 @@ import torch
 from ..atomic import write_atomically
 from .checkpoint import transducer_config
 from .console import PROG, CommandError
-from .options import positive_int
+from .options import non_negative_seconds, positive_int, positive_seconds
 
 _DESCRIPTION = """\
 Greedy transcripts of audio files (or every audio file under a folder) with a transducer checkpoint, float or
@@ -26,28 +26,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                  description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", metavar="FILE", help="audio files or folders of them")
     parser.add_argument("--model", required=True, help="checkpoint folder with its processor, or a Hub id")
-    parser.add_argument("--chunk-seconds", type=_positive_seconds, default=20.0,
+    parser.add_argument("--chunk-seconds", type=positive_seconds, default=20.0,
                         help="span decoded at a time (default %(default)g)")
-    parser.add_argument("--context-seconds", type=_non_negative_seconds, default=2.5,
+    parser.add_argument("--context-seconds", type=non_negative_seconds, default=2.5,
                         help="audio added on each side of a span while decoding it (default %(default)g)")
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's default)")
     parser.add_argument("--timestamps", action="store_true", help="print a line per span with its start and end")
     parser.add_argument("--json", metavar="PATH", help="also write every transcript and its spans to this JSON file")
     parser.set_defaults(run=run)
-
-
-def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _non_negative_seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be zero or a positive number of seconds, got {text}")
-    return value
 
 
 def run(args: argparse.Namespace) -> None:
