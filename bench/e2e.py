@@ -25,23 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench.memory import status_mb
+
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
 VARIANTS = ("float32", "bfloat16", "int8-dynamic", "packed", "packed-bf16")
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
 
 
 def load(variant: str, root: Path):
@@ -105,9 +98,9 @@ def worker(variant: str, root: str, seconds_list: list[float], threads: int, rep
     import torch
 
     torch.set_num_threads(threads)
-    base_rss = _status_mb("VmRSS")
+    base_rss = status_mb("VmRSS")
     model = load(variant, Path(root)).eval()
-    loaded_rss = _status_mb("VmRSS")
+    loaded_rss = status_mb("VmRSS")
     # Peak memory of serving, not of loading (a float model's load briefly holds a second copy): "5" resets VmHWM.
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
@@ -135,7 +128,7 @@ def worker(variant: str, root: str, seconds_list: list[float], threads: int, rep
             results.append({"variant": variant, "seconds": seconds, "frames": frames, "tokens": emitted,
                             "encoder_s": round(encoder, 3), "decoder_s": round(decoder, 3),
                             "rtf": round((encoder + decoder) / seconds, 4)})
-    peak = _status_mb("VmHWM") - base_rss
+    peak = status_mb("VmHWM") - base_rss
     for r in results:
         r.update(weight_mb=round(weight_bytes(model) / 2**20, 1), loaded_rss_mb=round(loaded_rss - base_rss),
                  peak_rss_mb=round(peak))
@@ -184,10 +177,10 @@ def main() -> None:
             print(f"{variant} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
             continue
         results.extend(json.loads(done.stdout.strip().splitlines()[-1]))
-    import torch
+    from hf_binarize.benchmarks.machine import describe_cpu
 
     print(f"ParakeetForRNNT 0.6B shape, random weights, {args.threads} thread(s), {args.tokens_per_second:g} tokens/s "
-          f"cap; cpu={platform.processor() or platform.machine()} capability={torch.backends.cpu.get_cpu_capability()}")
+          f"cap; cpu={describe_cpu()}")
     print(f"{'audio s':>7} {'model':<13}{'weights MB':>11}{'loaded MB':>10}{'peak MB':>9}{'encoder s':>10}{'decoder s':>10}{'RTF':>8}"
           f"{'tokens':>7}")
     for seconds in args.seconds:
@@ -196,7 +189,7 @@ def main() -> None:
                   f"{r['decoder_s']:>10.3f}{r['rtf']:>8.4f}{r['tokens']:>7}")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items() if k not in ("json", "worker")},
-                                         "capability": torch.backends.cpu.get_cpu_capability(), "results": results},
+                                         "cpu": describe_cpu(), "results": results},
                                         indent=1))
 
 

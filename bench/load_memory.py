@@ -18,19 +18,12 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+from bench.memory import AnonPeak, status_mb
+
 DEFAULT_FOLDER = Path("/work/runs/serve/float06")
-
-
-def _rss_anon_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no RssAnon in /proc/self/status (Linux only)")
 
 
 def worker(folder: str) -> dict:
@@ -40,26 +33,15 @@ def worker(folder: str) -> dict:
     import hf_binarize
 
     torch.set_num_threads(1)
-    base = _rss_anon_mb()
-    samples: list[float] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            samples.append(_rss_anon_mb())
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    model = AutoModelForRNNT.from_pretrained(folder, quantization_config=hf_binarize.BinaryQuantizationConfig())
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    after = _rss_anon_mb()
+    base = status_mb("RssAnon")
+    with AnonPeak() as peak:
+        start = time.perf_counter()
+        model = AutoModelForRNNT.from_pretrained(folder, quantization_config=hf_binarize.BinaryQuantizationConfig())
+        seconds = time.perf_counter() - start
+    after = status_mb("RssAnon")
     result = {
         "base_anon_mb": base,
-        "peak_anon_mb": max([*samples, after]) - base,
+        "peak_anon_mb": peak.peak_mb - base,
         "after_anon_mb": after - base,
         "load_s": seconds,
         "weight_mb": hf_binarize.size_report(model).total_bytes / 2**20,
