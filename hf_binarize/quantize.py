@@ -1,4 +1,18 @@
-"""The model walk: decide for every module whether it is binarized, kept at int8 or kept float, and swap it."""
+"""The model walk: decide for every module whether it is binarized, kept at int8 or kept float, and swap it; and the
+dtype every other tensor of a packed model is saved in.
+
+**What a packed checkpoint stores in float16.** The tensors no weight format covers: the biases of packed modules
+and every floating tensor of the modules the walk never converts (norms and their running statistics, depthwise
+and 2-D convolutions, attention's positional biases), except in modules the model keeps in float32 itself
+(``_keep_in_fp32_modules``) or ties. Modules the config keeps ``"float"`` are quantizable modules left as they are
+and keep the checkpoint's dtype, biases included. float16 and not bfloat16: these tensors sit in affine maps where
+their relative error passes straight to the activations, float16 rounds 8x finer (11 significant bits against 8)
+at the same size, and their magnitudes are far inside its range; a tensor that would overflow it or lose precision
+in its subnormal range (:func:`hf_binarize.formats.storage.fits`) keeps its dtype. Loading casts them back to the
+dtype of the model being loaded (float32 unless asked otherwise), so the kernels see what they saw before: only
+the file is smaller. :func:`storage_dtypes` decides, for ``save_pretrained`` and :func:`hf_binarize.size_report`
+alike.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +25,16 @@ from torch import nn
 
 from .config import BinaryQuantizationConfig, matches
 from .formats import WeightFormat
+from .formats.storage import fits
 from .nn import PackedModule
 from .nn.kinds import MODULE_KINDS, kind_of, kind_of_qat
 from .nn.qat import QATModule
 
 logger = logging.getLogger(__name__)
+
+STORAGE_DTYPE = torch.float16
+"""The dtype a packed checkpoint stores its unquantized float tensors in (see the module docstring)."""
+
 
 @dataclass(frozen=True)
 class ModulePlan:
@@ -183,3 +202,58 @@ def replace_packed_with_float(model: nn.Module) -> nn.Module:
 
 def _device_of_buffers(module: nn.Module) -> torch.device:
     return next(iter(module.buffers())).device
+
+
+def kept_float(model: nn.Module) -> set[str]:
+    """Names of the modules a model keeps float whatever a config says: its tied weights' modules and its
+    ``_keep_in_fp32_modules`` (and ``_strict``)."""
+    tied = {key.rpartition(".")[0] for pair in getattr(model, "all_tied_weights_keys", {}).items() for key in pair}
+    fp32 = [*(getattr(model, "_keep_in_fp32_modules", None) or []),
+            *(getattr(model, "_keep_in_fp32_modules_strict", None) or [])]
+    return tied | set(fp32)
+
+
+def own_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors ``module`` itself (not its children) puts in a state dict: parameters and persistent buffers."""
+    tensors = {key: t for key, t in module.named_buffers(recurse=False) if key not in module._non_persistent_buffers_set}
+    tensors.update(module.named_parameters(recurse=False))
+    return {key: t for key, t in tensors.items() if t is not None}
+
+
+def is_packed(model: nn.Module) -> bool:
+    """Whether ``model`` holds packed modules, i.e. saves as a packed checkpoint."""
+    return any(isinstance(module, PackedModule) for module in model.modules())
+
+
+def storage_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
+    """State-dict name -> dtype of every tensor a packed checkpoint stores in another dtype than the model holds it
+    (:data:`STORAGE_DTYPE`; see the module docstring for which tensors and why). Empty for a model without packed
+    modules: float and QAT checkpoints keep every tensor as it is."""
+    if not is_packed(model):
+        return {}
+    keep = [pattern for pattern in kept_float(model) if pattern]
+    parents = dict(model.named_modules())
+    dtypes = {}
+    for name, module in model.named_modules():
+        if any(matches(name, pattern) for pattern in keep):
+            continue
+        if isinstance(module, PackedModule):
+            tensors = {key: getattr(module, key) for key in module.float_names}
+        elif kind_of(module, parents.get(name.rpartition(".")[0]) if name else None) is None:
+            tensors = own_tensors(module)
+        else:
+            continue
+        for key, tensor in tensors.items():
+            if tensor is not None and tensor.is_floating_point() and tensor.element_size() > STORAGE_DTYPE.itemsize:
+                values = tensor.detach()
+                # Judged against the tensor's largest value: an entry deep in float16's subnormal range (a bias of
+                # 1e-7 beside biases of 0.1) may lose its own digits; what it adds beside the others does not change.
+                if values.numel() == 0 or fits(values, STORAGE_DTYPE, values.abs().max()):
+                    dtypes[f"{name}.{key}" if name else key] = STORAGE_DTYPE
+    return dtypes
+
+
+def packed_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` with each tensor in the dtype a packed checkpoint stores it in (:func:`storage_dtypes`)."""
+    dtypes = storage_dtypes(model)
+    return {key: tensor.to(dtypes[key]) if key in dtypes else tensor for key, tensor in model.state_dict().items()}

@@ -1,4 +1,9 @@
-"""``size_report``: what a model costs in memory and on disk, byte for byte, by module group and precision."""
+"""``size_report``: what a model costs as a checkpoint, byte for byte, by module group and precision.
+
+Bytes are counted in the dtype ``save_pretrained`` writes each tensor in: a packed model's biases, norms and other
+unquantized float tensors in float16 (:func:`hf_binarize.quantize.storage_dtypes`), although it holds them in its
+compute dtype in memory; everything else as held.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from torch import nn
 
 from .nn import PackedModule
 from .nn.kinds import MODULE_KINDS
+from .quantize import own_tensors, storage_dtypes
 
 
 @dataclass
@@ -30,7 +36,8 @@ class SizeReport:
     """Sizes of every module with tensors, plus the on-disk size of a saved folder when one was given.
 
     ``params`` counts logical weights (a packed ``N x K`` matrix is ``N * K`` params); ``bytes`` counts every stored
-    byte: packed signs, scales, offsets, biases, norms and buffers saved with the model.
+    byte: packed signs, scales, offsets, biases, norms and buffers saved with the model, each in the dtype it is
+    saved in (the sum is the tensor data of the checkpoint's safetensors files).
     """
 
     modules: list[ModuleSize]
@@ -107,35 +114,37 @@ def folder_size(path: str | os.PathLike) -> int:
 
 
 def size_report(model: nn.Module, folder: str | os.PathLike | None = None) -> SizeReport:
-    """Per-module and per-group parameters, bits per parameter and bytes of ``model``, and compression vs fp32.
+    """Per-module and per-group parameters, bits per parameter and bytes of ``model`` as saved, and compression vs
+    fp32.
 
     Pass ``folder`` (a ``save_pretrained`` output) to also report its size on disk.
     """
+    dtypes = storage_dtypes(model)
     seen: set[int] = set()
     modules = []
     for name, module in model.named_modules():
-        tensors = [t for key, t in module.named_buffers(recurse=False) if key not in module._non_persistent_buffers_set]
-        tensors += list(module.parameters(recurse=False))
-        tensors = [t for t in tensors if t is not None and id(t) not in seen]
-        seen.update(id(t) for t in tensors)
+        tensors = {key: t for key, t in own_tensors(module).items() if id(t) not in seen}
+        seen.update(id(t) for t in tensors.values())
         if not tensors:
             continue
-        modules.append(_module_size(name, module, tensors))
+        stored = {key: dtypes.get(f"{name}.{key}" if name else key, t.dtype) for key, t in tensors.items()}
+        modules.append(_module_size(name, module, tensors, stored))
     return SizeReport(modules, None if folder is None else str(folder), None if folder is None else folder_size(folder))
 
 
-def _module_size(name: str, module: nn.Module, tensors: list[torch.Tensor]) -> ModuleSize:
-    nbytes = sum(t.numel() * t.element_size() for t in tensors)
+def _module_size(name: str, module: nn.Module, tensors: dict[str, torch.Tensor],
+                 stored: dict[str, torch.dtype]) -> ModuleSize:
+    nbytes = sum(t.numel() * stored[key].itemsize for key, t in tensors.items())
     if isinstance(module, PackedModule):
         params = sum(out * inp for out, inp in module.matrices.values())
         params += sum(getattr(module, n).numel() for n in module.float_names)
         precision = module.fmt.method
         fp32 = 4 * params
     else:
-        floats = [t for t in tensors if t.is_floating_point()]
+        floats = [t for t in tensors.values() if t.is_floating_point()]
         params = sum(t.numel() for t in floats)
         precision = "float"
-        fp32 = 4 * params + sum(t.numel() * t.element_size() for t in tensors if not t.is_floating_point())
+        fp32 = 4 * params + sum(t.numel() * t.element_size() for t in tensors.values() if not t.is_floating_point())
     return ModuleSize(name, _group(name, module), precision, params, nbytes, fp32)
 
 

@@ -152,9 +152,11 @@ def test_transformers_qat_loads_float_weights_trains_and_saves_packed(tmp_path):
     model.save_pretrained(tmp_path / "packed")
     reloaded = AutoModelForRNNT.from_pretrained(tmp_path / "packed")
     assert isinstance(reloaded.encoder_projector, PackedLinear) and reloaded.joint.head.fmt.method == "int8"
+    # The checkpoint keeps the biases and norms in float16: the model QAT trained computes the same up to their
+    # rounding (2^-11 relative; see tests/integrations/test_transformers.py for the bound).
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**audio_batch(), decoder_input_ids=labels).logits, expected,
-                                   rtol=1e-4, atol=1e-4)
+                                   rtol=0, atol=5e-3 * expected.abs().max().item())
 
 
 def test_qat_checkpoint_resumes_with_learned_scales(tmp_path):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..evaluation import MAX_DURATION, evaluate_model
+from ..evaluation import evaluate_model
 from .checkpoint import transducer_config
 from .console import setup_logging
-from .options import non_negative_int, positive_int, seconds_or_none
+from .options import add_scoring_arguments, non_negative_int
 
 _DESCRIPTION = """\
 Greedy WER and CER of a transducer checkpoint (float, QAT or packed) on one split of a speech dataset, scored by
@@ -23,23 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("evaluate", help="WER, CER, size and real-time factor of a model on a dataset",
                                  description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="checkpoint folder with its processor, or a Hub id")
-    parser.add_argument("--dataset", "--data", required=True, dest="dataset",
-                        help="speech dataset: save_to_disk or audiofolder folder, parquet, or a Hub id")
-    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
-                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
-    parser.add_argument("--split", default="test",
-                        help="split to score, any name with an optional slice: test.clean, train[:1%%] "
-                             "(default %(default)s)")
-    parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
-    parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
-    parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")
-    parser.add_argument("--batch-size", type=positive_int, default=16,
-                        help="utterances per generate call (default %(default)s)")
-    parser.add_argument("--threads", type=positive_int,
-                        help="torch CPU threads while decoding (default: torch's default, the cores it sees)")
-    parser.add_argument("--max-duration", type=seconds_or_none, default=MAX_DURATION, metavar="SECONDS",
-                        help=f"skip utterances longer than this, counting them; 'none' scores all (default "
-                             f"{MAX_DURATION:g})")
+    add_scoring_arguments(parser, split="test")
     parser.add_argument("--variant", help="the model's name in the results (default: the model folder's name)")
     parser.add_argument("--samples", type=non_negative_int, default=3,
                         help="reference/hypothesis pairs to print (default %(default)s)")

@@ -2,6 +2,7 @@
 
     hf-binarize quantize --model runs/float --output-dir runs/binary-ptq --int8 joint decoder.embedding
     hf-binarize evaluate --model runs/qat --dataset corpus --split test --json results/qat-test.json
+    hf-binarize sensitivity --model runs/float --dataset corpus --split validation --target-ratio 27
     hf-binarize card --results results/*.json --out-dir model_cards
     hf-binarize push --folder runs/qat --repo-id me/parakeet-rnnt-binary
     hf-binarize bench kernels --quick
@@ -18,11 +19,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, card, evaluate, make_dataset, push, quantize, transcribe
+from . import bench, card, evaluate, make_dataset, push, quantize, sensitivity, transcribe
 from .console import PROG, error_message
 
 # In the order --help lists them.
-COMMANDS = (quantize, evaluate, transcribe, card, push, bench, make_dataset)
+COMMANDS = (quantize, evaluate, sensitivity, transcribe, card, push, bench, make_dataset)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

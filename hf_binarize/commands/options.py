@@ -12,31 +12,67 @@ from typing import Any
 
 from ..config import BinaryQuantizationConfig
 from ..data.augment import SpecAugment
+from ..evaluation.report import MAX_DURATION
 
 # --------------------------------------------------------------------------------------------- binarization
 
 
-def add_binarization_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The options that say how a float model is binarized (``hf-binarize quantize``, ``recipes/qat.py``); read
-    them back with :func:`binarization_config`."""
+def add_scale_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How binary scales are computed and stored (part of :func:`add_binarization_arguments`; alone in
+    ``hf-binarize sensitivity``, which chooses the modules itself)."""
     parser.add_argument("--centred", action="store_true", help="binarize W - mean, keeping the mean as an offset")
     parser.add_argument("--group-size", type=int,
                         help="inputs per scale, a multiple of 8 (default: one scale per output channel)")
     parser.add_argument("--scale-dtype", default="float16", choices=["float16", "bfloat16", "float32"],
                         help="dtype of the stored scales and offsets (default %(default)s)")
+
+
+def add_binarization_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The options that say how a float model is binarized (``hf-binarize quantize``, ``recipes/qat.py``); read
+    them back with :func:`binarization_config`."""
+    add_scale_arguments(parser)
     parser.add_argument("--int8", nargs="*", default=[], metavar="PATTERN",
                         help="modules kept at int8 instead of 1 bit, e.g. joint decoder.embedding")
     parser.add_argument("--float", nargs="*", default=[], metavar="PATTERN", dest="keep_float",
                         help="modules kept in float, e.g. encoder.subsampling")
 
 
+def scale_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``BinaryQuantizationConfig`` fields of the options :func:`add_scale_arguments` added."""
+    return {"centred": args.centred, "group_size": args.group_size, "scale_dtype": args.scale_dtype}
+
+
 def binarization_config(args: argparse.Namespace, **fields: Any) -> BinaryQuantizationConfig:
     """The ``BinaryQuantizationConfig`` of the options :func:`add_binarization_arguments` added, plus ``fields``
     (such as ``mode="qat"``) as they are. Raises ``ValueError`` naming a bad value."""
     return BinaryQuantizationConfig(
-        centred=args.centred, group_size=args.group_size, scale_dtype=args.scale_dtype,
-        module_overrides={pattern: "int8" for pattern in args.int8},
+        **scale_options(args), module_overrides={pattern: "int8" for pattern in args.int8},
         modules_to_not_convert=args.keep_float or None, **fields)
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser, *, split: str) -> None:
+    """The dataset split a command scores a model on, and how (``hf-binarize evaluate``, ``sensitivity``); ``split``
+    is the default split."""
+    parser.add_argument("--dataset", "--data", required=True, dest="dataset",
+                        help="speech dataset: save_to_disk or audiofolder folder, parquet, or a Hub id")
+    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
+                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
+    parser.add_argument("--split", default=split,
+                        help="split to score, any name with an optional slice: test.clean, train[:1%%] "
+                             "(default %(default)s)")
+    parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
+    parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
+    parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")
+    parser.add_argument("--batch-size", type=positive_int, default=16,
+                        help="utterances per generate call (default %(default)s)")
+    parser.add_argument("--threads", type=positive_int,
+                        help="torch CPU threads while decoding (default: torch's default, the cores it sees)")
+    parser.add_argument("--max-duration", type=seconds_or_none, default=MAX_DURATION, metavar="SECONDS",
+                        help=f"skip utterances longer than this, counting them; 'none' scores all (default "
+                             f"{MAX_DURATION:g})")
 
 
 # ------------------------------------------------------------------------------------------ data and schedule

@@ -167,16 +167,9 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
                 dataset_config: str | None = None) -> Evaluation:
     """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
     has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
-    columns = {"audio_column": audio_column, "text_column": text_column}
-    raw = load_split(dataset, split, limit=limit, name=dataset_config, **columns)
-    if len(raw) == 0:
-        raise ValueError(f"{dataset} [{split}] has no utterances")
-    preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
-    examples = preparer.prepare(raw, desc=f"preparing {split}")
-    if len(examples) == 0:
-        raise ValueError(f"none of the {len(raw)} utterances of {dataset} [{split}] can be used, "
-                         f"{_first_problem(raw, preparer)}: check the audio files and the transcripts")
-
+    examples, skipped = prepare_examples(processor, dataset, split=split, audio_column=audio_column,
+                                         text_column=text_column, limit=limit, max_duration=max_duration,
+                                         dataset_config=dataset_config)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -189,8 +182,27 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     audio_seconds = sum(examples["length"]) * extractor.hop_length / extractor.sampling_rate
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
-                      command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
+                      command=command, max_duration=max_duration, skipped=skipped,
                       dataset_config=dataset_config)
+
+
+def prepare_examples(processor: Any, dataset: str | os.PathLike, *, split: str, audio_column: str = "audio",
+                     text_column: str = "text", limit: int | None = None,
+                     max_duration: float | None = MAX_DURATION,
+                     dataset_config: str | None = None) -> tuple[Any, dict[str, int]]:
+    """The scored utterances of ``split`` of ``dataset`` (its first ``limit``), prepared with ``processor``, and
+    the count of those skipped by reason (longer than ``max_duration`` seconds, unusable). Raises ``ValueError``
+    when the split has no utterance, or none that can be used."""
+    columns = {"audio_column": audio_column, "text_column": text_column}
+    raw = load_split(dataset, split, limit=limit, name=dataset_config, **columns)
+    if len(raw) == 0:
+        raise ValueError(f"{dataset} [{split}] has no utterances")
+    preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
+    examples = preparer.prepare(raw, desc=f"preparing {split}")
+    if len(examples) == 0:
+        raise ValueError(f"none of the {len(raw)} utterances of {dataset} [{split}] can be used, "
+                         f"{_first_problem(raw, preparer)}: check the audio files and the transcripts")
+    return examples, dict(preparer.skipped)
 
 
 def _first_problem(raw: Any, preparer: SpeechPreparer) -> str:

@@ -52,7 +52,8 @@ class Transcripts:
                 f"CER {100 * character.rate:.2f}% on {len(self.references)} utterances")
 
 
-def _device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer, for a packed model without parameters)."""
     tensor = next(model.parameters(), None)
     if tensor is None:
         tensor = next(model.buffers())
@@ -90,7 +91,7 @@ def greedy_decode(model: nn.Module, generation: Any, input_features: torch.Tenso
     decoding their padding frames and append garbage. ``durations`` (the frame advance of every step) tell at which
     frame each token was emitted, so those tokens are blanked here.
     """
-    device = _device(model)
+    device = model_device(model)
     blank = blank_id(model.config)
     if family_of(model.config) == "ctc":
         return _ctc_greedy(model, input_features.to(device), attention_mask.to(device), blank)

@@ -22,7 +22,14 @@ from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_
 from ..config import QUANT_METHOD, BinaryQuantizationConfig
 from ..nn import PackedModule
 from ..nn.qat import QATModule
-from ..quantize import plan_model, replace_modules, replace_packed_with_float
+from ..quantize import (
+    is_packed,
+    kept_float,
+    packed_state_dict,
+    plan_model,
+    replace_modules,
+    replace_packed_with_float,
+)
 
 
 def _module_and_tensor(model: torch.nn.Module, param_name: str) -> tuple[torch.nn.Module, str]:
@@ -90,8 +97,7 @@ class BinaryHfQuantizer(HfQuantizer):
     quantization_config: BinaryQuantizationConfig
 
     def _process_model_before_weight_loading(self, model, keep_in_fp32_modules: list[str] | None = None, **kwargs):
-        tied = {key.rpartition(".")[0] for pair in model.all_tied_weights_keys.items() for key in pair}
-        keep_float = tied | set(keep_in_fp32_modules or []) | set(getattr(model, "_keep_in_fp32_modules", None) or [])
+        keep_float = kept_float(model) | set(keep_in_fp32_modules or [])
         self.plans = plan_model(model, self.quantization_config, keep_float)
         replace_modules(model, self.plans, self.quantization_config, fill=False)
         if self.quantization_config.learnable_scales:
@@ -137,6 +143,14 @@ class BinaryHfQuantizer(HfQuantizer):
                 if not all(getattr(alpha, "_is_hf_initialized", False) for alpha in alphas):
                     module.reset_scales()
         return model
+
+    def get_state_dict_and_metadata(self, model):
+        """What ``save_pretrained`` writes: a packed model's state dict with its unquantized float tensors in
+        float16 (:func:`hf_binarize.quantize.storage_dtypes`); ``None`` (the model's own state dict) for a QAT model,
+        and for adapters, which peft saves from that state dict at their own precision."""
+        if getattr(model, "_hf_peft_config_loaded", False) or not is_packed(model):
+            return None, {}
+        return packed_state_dict(model), {}
 
     def _dequantize(self, model, dtype=None):
         return replace_packed_with_float(model)

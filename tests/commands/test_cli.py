@@ -131,6 +131,7 @@ def test_help_of_the_installed_command():
 
 
 @pytest.mark.parametrize(("argv", "option"), [(["quantize"], "WITHOUT TRAINING"), (["bench", "kernels"], "--quick"),
+                                              (["sensitivity"], "--target-ratio"),
                                               (["make-dataset"], "--hours"), (["card"], "--results"),
                                               (["push"], "--create-pr")])
 def test_every_command_has_help(argv, option, capsys):
