@@ -1,20 +1,13 @@
-/* Exported API: y = x @ W_hat.T + bias for a sign-lsb-v1 packed weight (see hf_binarize/packing.py), and run
- * time selection of the instruction set. */
+/* Exported API: y = x @ W_hat.T + bias for a sign-lsb-v1 packed weight (see hf_binarize/formats/binary.py), and
+ * run time selection of the instruction set. (The int8-activation entry point is in int8_activations.c.) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hfb.h"
 
-#if defined(_WIN32)
-#define HFB_API __declspec(dllexport)
-#else
-#define HFB_API __attribute__((visibility("default")))
-#endif
-
-/* Bumped whenever an exported signature changes; cpu.py refuses a library with another number. */
-#define HFB_ABI_VERSION 2
-
-enum { HFB_OK = 0, HFB_EINVAL = 1, HFB_EISA = 2, HFB_ENOMEM = 3 };
+/* Bumped whenever an exported function is added or its signature changes; cpu.py refuses a library with another
+ * number. */
+#define HFB_ABI_VERSION 3
 
 /* Activation rows whose tables are built together and share one transpose of the weights. */
 #define M_TILE 4
@@ -58,24 +51,26 @@ static int64_t group_end_byte(const problem *p, int64_t g) {
     return g == p->G - 1 ? 4 * p->KD : (g + 1) * p->gs / 8;
 }
 
-static void *alloc_floats(int64_t n) {
+void *hfb_alloc(int64_t bytes) {
     void *ptr = NULL;
-    size_t bytes = (size_t)(n > 0 ? n : 1) * 4;
+    size_t size = (size_t)(bytes > 0 ? bytes : 1);
 #if defined(_WIN32)
-    ptr = _aligned_malloc(bytes, 64);
+    ptr = _aligned_malloc(size, 64);
 #else
-    if (posix_memalign(&ptr, 64, bytes)) ptr = NULL;
+    if (posix_memalign(&ptr, 64, size)) ptr = NULL;
 #endif
     return ptr;
 }
 
-static void free_floats(void *ptr) {
+void hfb_free(void *ptr) {
 #if defined(_WIN32)
     _aligned_free(ptr);
 #else
     free(ptr);
 #endif
 }
+
+static void *alloc_floats(int64_t n) { return hfb_alloc(n * 4); }
 
 /* Starts loading the packed bytes of the next block of rows while this one computes. Each block of 8 rows at
  * K = 4096 is one 4 KiB page, where hardware prefetchers stop, so with the weight out of cache (as in a model,
@@ -180,10 +175,10 @@ static int run_block(const problem *p, int64_t m0, int64_t m1, int64_t n0, int64
         }
     }
 done:
-    free_floats(T);
-    free_floats(wbuf);
-    free_floats(yacc);
-    free_floats(sbuf);
+    hfb_free(T);
+    hfb_free(wbuf);
+    hfb_free(yacc);
+    hfb_free(sbuf);
     return ok ? HFB_OK : HFB_ENOMEM;
 }
 
@@ -200,7 +195,7 @@ static void run_part(void *ctx, int tid) {
     }
 }
 
-static const hfb_isa_ops *isa_ops(int isa) {
+const hfb_isa_ops *hfb_isa_ops_for(int isa) {
 #if HFB_X86
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -220,7 +215,7 @@ static int setup(problem *p, int64_t N, int64_t K, const uint8_t *packed, const 
     p->G = (K + group_size - 1) / group_size;
     /* Several groups must start on byte boundaries. */
     if (p->G > 1 && group_size % 8) return HFB_EINVAL;
-    p->ops = isa_ops(isa);
+    p->ops = hfb_isa_ops_for(isa);
     if (!p->ops) return HFB_EISA;
     p->N = N, p->K = K, p->KB = (K + 7) / 8, p->KD = (K + 31) / 32, p->gs = group_size;
     p->packed = packed, p->scale = scale, p->scale_dtype = scale_dtype;
@@ -241,7 +236,7 @@ static int run_parallel(problem *p, hfb_task run) {
     return result;
 }
 
-static int thread_count(int nthreads, double work, int64_t units) {
+int hfb_thread_count(int nthreads, double work, int64_t units) {
     int64_t parts = nthreads < 1 ? 1 : nthreads;
     if (parts > work / MIN_WORK_PER_THREAD) parts = (int64_t)(work / MIN_WORK_PER_THREAD);
     if (parts > units) parts = units;
@@ -250,7 +245,7 @@ static int thread_count(int nthreads, double work, int64_t units) {
 
 HFB_API int hfb_abi_version(void) { return HFB_ABI_VERSION; }
 
-HFB_API int hfb_isa_supported(int isa) { return isa_ops(isa) != NULL; }
+HFB_API int hfb_isa_supported(int isa) { return hfb_isa_ops_for(isa) != NULL; }
 
 /* Whether the CPU has bfloat16 dot-product instructions (AVX512-BF16, which every CPU with AMX also has): where it
  * does, torch's bfloat16 GEMM outruns its float32 one, else it is slower. */
@@ -276,10 +271,10 @@ HFB_API int hfb_binary_linear(const float *x, int64_t M, int64_t K, const uint8_
     p.x = x, p.M = M, p.bias = bias, p.y = y;
     int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
     double work = (double)M * (double)N * (double)K;
-    int wanted = thread_count(nthreads, work, INT64_MAX);
+    int wanted = hfb_thread_count(nthreads, work, INT64_MAX);
     /* Split the output rows, unless there are fewer blocks of them than threads and more activation rows. */
     p.split_m = blocks < wanted && M > blocks;
-    p.parts = thread_count(wanted, work, p.split_m ? M : blocks);
+    p.parts = hfb_thread_count(wanted, work, p.split_m ? M : blocks);
     return run_parallel(&p, run_part);
 }
 
@@ -311,6 +306,6 @@ HFB_API int hfb_dequantize(const uint8_t *packed, int64_t N, int64_t K, const vo
     if (status != HFB_OK || n0 < 0 || n1 > N || n0 > n1 || (out_dtype != HFB_F32 && out_dtype != HFB_BF16))
         return status != HFB_OK ? status : HFB_EINVAL;
     p.n0 = n0, p.n1 = n1, p.y = out, p.out_dtype = out_dtype;
-    p.parts = thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
+    p.parts = hfb_thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
     return run_parallel(&p, run_dequant);
 }
