@@ -35,8 +35,8 @@ typedef struct {
     const hfb_isa_ops *ops;
     int64_t n0, n1; /* rows to dequantize */
     int out_dtype;  /* of the dequantized rows: HFB_F32 or HFB_BF16 */
-    int parts;
-    int split_m; /* threads take ranges of activation rows instead of ranges of output rows */
+    int parts;      /* of the dequantization */
+    hfb_split split; /* of the product */
     int *status;
 } problem;
 
@@ -184,14 +184,30 @@ done:
 
 static void run_part(void *ctx, int tid) {
     const problem *p = ctx;
-    if (p->split_m) {
-        int64_t m0 = p->M * tid / p->parts, m1 = p->M * (tid + 1) / p->parts;
-        p->status[tid] = m0 < m1 ? run_block(p, m0, m1, 0, p->N) : HFB_OK;
+    int64_t r[4];
+    hfb_part_ranges(p->split, p->M, p->N, tid, r);
+    p->status[tid] = r[0] < r[1] && r[2] < r[3] ? run_block(p, r[0], r[1], r[2], r[3]) : HFB_OK;
+}
+
+hfb_split hfb_plan_split(int64_t M, int64_t N, int64_t K, int nthreads) {
+    int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
+    double work = (double)M * (double)N * (double)K;
+    int wanted = hfb_thread_count(nthreads, work, INT64_MAX);
+    hfb_split split;
+    /* Split the output rows, unless there are fewer blocks of them than threads and more activation rows. */
+    split.split_m = blocks < wanted && M > blocks;
+    split.parts = hfb_thread_count(wanted, work, split.split_m ? M : blocks);
+    return split;
+}
+
+void hfb_part_ranges(hfb_split split, int64_t M, int64_t N, int tid, int64_t r[4]) {
+    if (split.split_m) {
+        r[0] = M * tid / split.parts, r[1] = M * (tid + 1) / split.parts, r[2] = 0, r[3] = N;
     } else {
-        int64_t blocks = (p->N + HFB_ROWS - 1) / HFB_ROWS;
-        int64_t n0 = blocks * tid / p->parts * HFB_ROWS, n1 = blocks * (tid + 1) / p->parts * HFB_ROWS;
-        if (n1 > p->N) n1 = p->N;
-        p->status[tid] = n0 < n1 ? run_block(p, 0, p->M, n0, n1) : HFB_OK;
+        int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
+        r[0] = 0, r[1] = M;
+        r[2] = blocks * tid / split.parts * HFB_ROWS, r[3] = blocks * (tid + 1) / split.parts * HFB_ROWS;
+        if (r[3] > N) r[3] = N;
     }
 }
 
@@ -223,16 +239,16 @@ static int setup(problem *p, int64_t N, int64_t K, const uint8_t *packed, const 
     return HFB_OK;
 }
 
-/* Runs run(p, tid) for p->parts task ids and returns the first error any of them reported. */
-static int run_parallel(problem *p, hfb_task run) {
+int hfb_run_parts(hfb_task fn, void *ctx, int parts, int **status) {
     int status_one = HFB_OK;
-    p->status = p->parts > 1 ? malloc(sizeof(int) * (size_t)p->parts) : &status_one;
-    if (!p->status) return HFB_ENOMEM;
-    hfb_parallel(run, p, p->parts);
+    *status = parts > 1 ? malloc(sizeof(int) * (size_t)parts) : &status_one;
+    if (!*status) return HFB_ENOMEM;
+    hfb_parallel(fn, ctx, parts);
     int result = HFB_OK;
-    for (int i = 0; i < p->parts; i++)
-        if (p->status[i] != HFB_OK) result = p->status[i];
-    if (p->parts > 1) free(p->status);
+    for (int i = 0; i < parts; i++)
+        if ((*status)[i] != HFB_OK) result = (*status)[i];
+    if (parts > 1) free(*status);
+    *status = NULL;
     return result;
 }
 
@@ -269,13 +285,8 @@ HFB_API int hfb_binary_linear(const float *x, int64_t M, int64_t K, const uint8_
     if (status != HFB_OK || M < 0) return status != HFB_OK ? status : HFB_EINVAL;
     if (M == 0 || N == 0) return HFB_OK;
     p.x = x, p.M = M, p.bias = bias, p.y = y;
-    int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
-    double work = (double)M * (double)N * (double)K;
-    int wanted = hfb_thread_count(nthreads, work, INT64_MAX);
-    /* Split the output rows, unless there are fewer blocks of them than threads and more activation rows. */
-    p.split_m = blocks < wanted && M > blocks;
-    p.parts = hfb_thread_count(wanted, work, p.split_m ? M : blocks);
-    return run_parallel(&p, run_part);
+    p.split = hfb_plan_split(M, N, K, nthreads);
+    return hfb_run_parts(run_part, &p, p.split.parts, &p.status);
 }
 
 static void run_dequant(void *ctx, int tid) {
@@ -307,5 +318,5 @@ HFB_API int hfb_dequantize(const uint8_t *packed, int64_t N, int64_t K, const vo
         return status != HFB_OK ? status : HFB_EINVAL;
     p.n0 = n0, p.n1 = n1, p.y = out, p.out_dtype = out_dtype;
     p.parts = hfb_thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
-    return run_parallel(&p, run_dequant);
+    return hfb_run_parts(run_dequant, &p, p.parts, &p.status);
 }

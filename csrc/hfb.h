@@ -172,5 +172,17 @@ void hfb_free(void *ptr);
 /* Runs fn(ctx, 0) .. fn(ctx, n - 1), in parallel on a persistent pthread pool where possible. */
 typedef void (*hfb_task)(void *ctx, int tid);
 void hfb_parallel(hfb_task fn, void *ctx, int n);
+/* Runs fn(ctx, tid) for tid < parts, each storing its status (HFB_OK or an error) in (*status)[tid], an array this
+ * allocates; returns the first error any of them reported. */
+int hfb_run_parts(hfb_task fn, void *ctx, int parts, int **status);
+
+/* How a product of M activation rows by N output rows is shared between threads (binary_linear.c). */
+typedef struct {
+    int parts;
+    int split_m; /* ranges of activation rows instead of ranges of blocks of HFB_ROWS output rows */
+} hfb_split;
+hfb_split hfb_plan_split(int64_t M, int64_t N, int64_t K, int nthreads);
+/* Part tid's activation rows [r[0], r[1]) and output rows [r[2], r[3]) (an empty range: nothing to do). */
+void hfb_part_ranges(hfb_split split, int64_t M, int64_t N, int tid, int64_t r[4]);
 
 #endif

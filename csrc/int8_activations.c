@@ -2,7 +2,6 @@
  * scale per output row and no offset (hfb.h says how the rows are quantized and the result computed). Each thread
  * takes a range of blocks of 32 output rows (or of activation rows, where there are fewer blocks than threads),
  * transposes a block's packed rows once per pass and multiplies every activation row of the pass with it. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "hfb.h"
@@ -28,8 +27,8 @@ typedef struct {
     int8_t *q;
     float *xscale;
     int32_t *qsum;
-    int parts;
-    int split_m; /* threads take ranges of activation rows instead of blocks of output rows */
+    int parts;       /* of the quantization */
+    hfb_split split; /* of the product */
     int *status;
 } problem;
 
@@ -75,28 +74,9 @@ static int run_block(const problem *p, int64_t m0, int64_t m1, int64_t n0, int64
 
 static void multiply_part(void *ctx, int tid) {
     const problem *p = ctx;
-    if (p->split_m) {
-        int64_t m0 = p->M * tid / p->parts, m1 = p->M * (tid + 1) / p->parts;
-        p->status[tid] = m0 < m1 ? run_block(p, m0, m1, 0, p->N) : HFB_OK;
-    } else {
-        int64_t blocks = (p->N + HFB_ROWS - 1) / HFB_ROWS;
-        int64_t n0 = blocks * tid / p->parts * HFB_ROWS, n1 = blocks * (tid + 1) / p->parts * HFB_ROWS;
-        if (n1 > p->N) n1 = p->N;
-        p->status[tid] = n0 < n1 ? run_block(p, 0, p->M, n0, n1) : HFB_OK;
-    }
-}
-
-/* Runs fn on p->parts task ids and returns the first error any of them reported. */
-static int run_parallel(problem *p, hfb_task fn) {
-    int status_one = HFB_OK;
-    p->status = p->parts > 1 ? malloc(sizeof(int) * (size_t)p->parts) : &status_one;
-    if (!p->status) return HFB_ENOMEM;
-    hfb_parallel(fn, p, p->parts);
-    int result = HFB_OK;
-    for (int i = 0; i < p->parts; i++)
-        if (p->status[i] != HFB_OK) result = p->status[i];
-    if (p->parts > 1) free(p->status);
-    return result;
+    int64_t r[4];
+    hfb_part_ranges(p->split, p->M, p->N, tid, r);
+    p->status[tid] = r[0] < r[1] && r[2] < r[3] ? run_block(p, r[0], r[1], r[2], r[3]) : HFB_OK;
 }
 
 /* Which int8 kernel (HFB_INT8_*) the instruction set runs on this CPU, -1 where the CPU lacks it: AVX-512 runs
@@ -126,15 +106,11 @@ HFB_API int hfb_binary_linear_int8(const float *x, int64_t M, int64_t K, const u
     int status = p.q && p.xscale && p.qsum ? HFB_OK : HFB_ENOMEM;
     if (status == HFB_OK) {
         p.parts = hfb_thread_count(nthreads, (double)M * (double)K * QUANTIZE_WORK_FACTOR, M);
-        status = run_parallel(&p, quantize_part);
+        status = hfb_run_parts(quantize_part, &p, p.parts, &p.status);
     }
     if (status == HFB_OK) {
-        int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
-        double work = (double)M * (double)N * (double)K;
-        int wanted = hfb_thread_count(nthreads, work, INT64_MAX);
-        p.split_m = blocks < wanted && M > blocks;
-        p.parts = hfb_thread_count(wanted, work, p.split_m ? M : blocks);
-        status = run_parallel(&p, multiply_part);
+        p.split = hfb_plan_split(M, N, K, nthreads);
+        status = hfb_run_parts(multiply_part, &p, p.split.parts, &p.status);
     }
     hfb_free(p.q);
     hfb_free(p.xscale);

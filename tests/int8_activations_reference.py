@@ -68,6 +68,25 @@ def dense_and_bound(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, 
     return torch.from_numpy(dense).reshape(shape), torch.from_numpy(bound).reshape(shape)
 
 
+def random_case(m: int, n: int, k: int, *, bias: bool = True, dtype: torch.dtype = torch.float32,
+                scale_dtype: torch.dtype = torch.float16, seed: int = 0) -> tuple:
+    """Arguments ``(x, packed, scale, bias, in_features)`` of the op: random packed bytes (pad bits included, which
+    must be ignored), one scale per output channel, and inputs whose rows differ in size."""
+    gen = torch.Generator().manual_seed(seed)
+    packed = torch.randint(0, 256, (n, -(-k // 8)), dtype=torch.uint8, generator=gen)
+    scale = (torch.rand(n, 1, generator=gen) + 0.05).to(scale_dtype)
+    b = torch.randn(n, generator=gen).to(dtype) if bias else None
+    x = (torch.randn(m, k, generator=gen) * torch.rand(m, 1, generator=gen) * 4).to(dtype)
+    return x, packed, scale, b, k
+
+
+def assert_exact(y: torch.Tensor, x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor,
+                 bias: torch.Tensor | None, in_features: int) -> None:
+    """``y`` is :func:`int8_act_linear`'s result to the bit (NaN where it has NaN)."""
+    torch.testing.assert_close(y, int8_act_linear(x, packed, scale, bias, in_features), rtol=0, atol=0,
+                               equal_nan=True)
+
+
 def assert_within_bound(y: torch.Tensor, x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor,
                         bias: torch.Tensor | None, in_features: int) -> None:
     dense, bound = dense_and_bound(x, packed, scale, bias, in_features, y.dtype)

@@ -162,6 +162,22 @@ def supports(in_features: int, group_size: int) -> bool:
     return in_features > 0 and group_size > 0 and (num_groups(in_features, group_size) == 1 or group_size % 8 == 0)
 
 
+def _native_call(isa: str, num_threads: int | None) -> tuple[ctypes.CDLL, int, int]:
+    """The library, the code of instruction set ``isa`` and the thread count (default: torch's) of a native call."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
+    threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
+    return lib, ISAS.index(resolve_isa(isa)), threads
+
+
+def _as(tensor: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """``tensor`` contiguous in ``dtype``; skipped (no call into torch) when it already is, as it mostly is."""
+    if tensor is None or (tensor.dtype == dtype and tensor.is_contiguous()):
+        return tensor
+    return tensor.to(dtype).contiguous()
+
+
 def _as_scale(tensor: torch.Tensor | None) -> tuple[torch.Tensor | None, int]:
     if tensor is None:
         return None, 0
@@ -187,11 +203,7 @@ def native_binary_linear(
     """``binary_linear`` on the native kernel, with an instruction set (:data:`ISAS` or ``"auto"``) and thread
     count of choice (default: torch's). Arguments are those of the op, already checked; needs
     :func:`native_available` and :func:`supports`."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
-    code = ISAS.index(resolve_isa(isa))
-    threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
+    lib, code, threads = _native_call(isa, num_threads)
     out_features = packed.shape[0]
     per_row = num_groups(in_features, group_size)
     x2d = x.reshape(-1, in_features)
@@ -199,16 +211,10 @@ def native_binary_linear(
     gemm_min_rows = GEMM_MIN_ROWS[ISAS[code]]
     bf16_gemm = (x.dtype == torch.bfloat16 and offset is None and per_row == 1 and m >= BF16_GEMM_MIN_ROWS
                  and has_bf16_units())
-    # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
     compute_dtype = torch.bfloat16 if bf16_gemm else torch.float32
-    if x2d.dtype != compute_dtype or not x2d.is_contiguous():
-        x2d = x2d.to(compute_dtype).contiguous()
-    if not packed.is_contiguous():
-        packed = packed.contiguous()
+    x2d, packed, bias = _as(x2d, compute_dtype), _as(packed, torch.uint8), _as(bias, torch.float32)
     scale, scale_code = _as_scale(scale)
     offset, offset_code = _as_scale(offset)
-    if bias is not None and (bias.dtype != torch.float32 or not bias.is_contiguous()):
-        bias = bias.to(torch.float32).contiguous()
     offset_ptr = None if offset is None else offset.data_ptr()
     # dtype given: without it the default dtype (bfloat16, float64...) decides and the kernel writes past the end.
     y = torch.empty(m, out_features, dtype=torch.bfloat16 if bf16_gemm else torch.float32)
@@ -261,21 +267,12 @@ def native_binary_linear_int8_act(
     """``binary_linear_int8_act`` on the native kernel, with an instruction set (:data:`ISAS` or ``"auto"``) and
     thread count of choice (default: torch's). Arguments are those of the op, already checked; needs
     :func:`native_available` and ``in_features <=`` :data:`INT8_MAX_IN_FEATURES`."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
-    code = ISAS.index(resolve_isa(isa))
-    threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
+    lib, code, threads = _native_call(isa, num_threads)
     out_features = packed.shape[0]
-    x2d = x.reshape(-1, in_features)
+    x2d = _as(x.reshape(-1, in_features), torch.float32)
     m = x2d.shape[0]
-    if x2d.dtype != torch.float32 or not x2d.is_contiguous():
-        x2d = x2d.to(torch.float32).contiguous()
-    if not packed.is_contiguous():
-        packed = packed.contiguous()
+    packed, bias = _as(packed, torch.uint8), _as(bias, torch.float32)
     scale, scale_code = _as_scale(scale)
-    if bias is not None and (bias.dtype != torch.float32 or not bias.is_contiguous()):
-        bias = bias.to(torch.float32).contiguous()
     y = torch.empty(m, out_features, dtype=torch.float32)
     _check_buffers(
         x2d=(x2d, torch.float32, m * in_features),

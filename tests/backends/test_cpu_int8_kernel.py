@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from int8_activations_reference import assert_within_bound, int8_act_linear
+from int8_activations_reference import assert_exact, assert_within_bound, random_case
 
 import hf_binarize  # noqa: F401  (registers the ops)
 from hf_binarize.backends import cpu, use_backend
@@ -33,19 +33,6 @@ def isa_running(kernel: str) -> str:
     return isa
 
 
-def make_case(m, n, k, *, bias=True, dtype=torch.float32, scale_dtype=torch.float16, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    packed = torch.randint(0, 256, (n, -(-k // 8)), dtype=torch.uint8, generator=gen)
-    scale = (torch.rand(n, 1, generator=gen) + 0.05).to(scale_dtype)
-    b = torch.randn(n, generator=gen).to(dtype) if bias else None
-    x = (torch.randn(m, k, generator=gen) * torch.rand(m, 1, generator=gen) * 4).to(dtype)
-    return x, packed, scale, b, k
-
-
-def assert_exact(y, x, packed, scale, bias, k):
-    torch.testing.assert_close(y, int8_act_linear(x, packed, scale, bias, k), rtol=0, atol=0, equal_nan=True)
-
-
 @pytest.mark.parametrize("kernel", list(KERNEL_ISA))
 @pytest.mark.parametrize("k", [1, 7, 9, 31, 33, 64, 65, 130, 1000])
 def test_matches_the_definition_exactly(kernel, k):
@@ -53,7 +40,7 @@ def test_matches_the_definition_exactly(kernel, k):
     for n in (1, 3, 31, 33, 64):
         for m in (1, 2, 7, 8, 9, 64):
             turn = n + m
-            case = make_case(m, n, k, bias=turn % 2 == 0, dtype=(torch.float32, torch.bfloat16)[turn // 2 % 2],
+            case = random_case(m, n, k, bias=turn % 2 == 0, dtype=(torch.float32, torch.bfloat16)[turn // 2 % 2],
                              scale_dtype=(torch.float16, torch.bfloat16, torch.float32)[turn % 3], seed=turn * k)
             assert_exact(cpu.native_binary_linear_int8_act(*case, isa=isa), *case)
 
@@ -63,7 +50,7 @@ def test_many_rows_long_inputs_and_the_dense_bound(kernel):
     # 600 rows of 4100 inputs take several passes over the weights (csrc/int8_activations.c, PASS_BYTES); 70 outputs
     # end in a ragged block of 32.
     isa = isa_running(kernel)
-    case = make_case(600, 70, 4100, seed=3)
+    case = random_case(600, 70, 4100, seed=3)
     y = cpu.native_binary_linear_int8_act(*case, isa=isa)
     assert_exact(y, *case)
     assert_within_bound(y, *case)
@@ -72,7 +59,7 @@ def test_many_rows_long_inputs_and_the_dense_bound(kernel):
 @pytest.mark.parametrize("kernel", list(KERNEL_ISA))
 def test_rows_of_zeros_nan_inf_and_extreme_values(kernel):
     isa = isa_running(kernel)
-    x, packed, scale, bias, k = make_case(8, 40, 100, seed=4)
+    x, packed, scale, bias, k = random_case(8, 40, 100, seed=4)
     x[0] = 0.0
     x[1, 17] = float("nan")
     x[2, 99] = float("inf")  # in the scalar tail of the vectorised maximum
@@ -90,7 +77,7 @@ def test_rows_of_zeros_nan_inf_and_extreme_values(kernel):
 def test_threads_give_identical_results(kernel, m, n, k):
     # Output blocks split between threads (520 rows), or activation rows where there are fewer blocks than threads.
     isa = isa_running(kernel)
-    case = make_case(m, n, k, seed=5)
+    case = random_case(m, n, k, seed=5)
     one = cpu.native_binary_linear_int8_act(*case, isa=isa, num_threads=1)
     for threads in (2, 3, 8):
         assert torch.equal(cpu.native_binary_linear_int8_act(*case, isa=isa, num_threads=threads), one)
@@ -104,7 +91,7 @@ def test_threads_give_identical_results(kernel, m, n, k):
                                if isa in cpu.available_isas() and cpu.int8_kernel(isa) == kernel]),
        seed=st.integers(0, 2**16))
 def test_random_shapes(m, n, k, bias, dtype, kernel, seed):
-    case = make_case(m, n, k, bias=bias, dtype=dtype, seed=seed)
+    case = random_case(m, n, k, bias=bias, dtype=dtype, seed=seed)
     assert_exact(cpu.native_binary_linear_int8_act(*case, isa=KERNEL_ISA[kernel]), *case)
 
 
@@ -112,7 +99,7 @@ def test_op_runs_the_chosen_kernel_and_the_reference_where_asked(monkeypatch):
     calls = []
     native = cpu.native_binary_linear_int8_act
     monkeypatch.setattr(cpu, "native_binary_linear_int8_act", lambda *a, **kw: calls.append(kw["isa"]) or native(*a, **kw))
-    case = make_case(9, 33, 200)
+    case = random_case(9, 33, 200)
     op = torch.ops.hf_binarize.binary_linear_int8_act
     assert torch.equal(op(*case), native(*case))
     with use_backend(cpu_isa="portable"):
@@ -131,4 +118,4 @@ def test_unsupported_instruction_set_raises():
     if not unsupported:
         pytest.skip(f"this CPU runs every instruction set ({', '.join(cpu.ISAS)})")
     with use_backend(cpu_isa=unsupported[0]), pytest.raises(RuntimeError, match="supports only"):
-        torch.ops.hf_binarize.binary_linear_int8_act(*make_case(2, 3, 10))
+        torch.ops.hf_binarize.binary_linear_int8_act(*random_case(2, 3, 10))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from int8_activations_reference import assert_within_bound, int8_act_linear, signs
+from int8_activations_reference import assert_exact, assert_within_bound, random_case, signs
 from torch import nn
 from torch.library import opcheck
 
@@ -27,26 +27,12 @@ def torch_backend():
         yield
 
 
-def make_case(m, n, k, *, bias=True, dtype=torch.float32, scale_dtype=torch.float16, seed=0):
-    """Random packed bytes (pad bits included: they must be ignored), per-channel scales, bias and inputs."""
-    gen = torch.Generator().manual_seed(seed)
-    packed = torch.randint(0, 256, (n, -(-k // 8)), dtype=torch.uint8, generator=gen)
-    scale = (torch.rand(n, 1, generator=gen) + 0.05).to(scale_dtype)
-    b = torch.randn(n, generator=gen).to(dtype) if bias else None
-    x = (torch.randn(m, k, generator=gen) * torch.rand(m, 1, generator=gen) * 4).to(dtype)
-    return x, packed, scale, b, k
-
-
-def assert_exact(y, x, packed, scale, bias, k):
-    torch.testing.assert_close(y, int8_act_linear(x, packed, scale, bias, k), rtol=0, atol=0, equal_nan=True)
-
-
 @pytest.mark.parametrize("k", [1, 7, 8, 9, 31, 63, 130, 1000])
 @pytest.mark.parametrize("n", [1, 5, 33])
 def test_reference_follows_the_definition_exactly(torch_backend, k, n):
     for m in (1, 3, 64):
         for bias in (False, True):
-            case = make_case(m, n, k, bias=bias, seed=1000 * k + n + m)
+            case = random_case(m, n, k, bias=bias, seed=1000 * k + n + m)
             y = op(*case)
             assert y.shape == (m, n) and y.dtype == torch.float32
             assert_exact(y, *case)
@@ -56,7 +42,7 @@ def test_reference_follows_the_definition_exactly(torch_backend, k, n):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("scale_dtype", [torch.float16, torch.bfloat16, torch.float32])
 def test_input_and_scale_dtypes(torch_backend, dtype, scale_dtype):
-    case = make_case(7, 40, 100, dtype=dtype, scale_dtype=scale_dtype)
+    case = random_case(7, 40, 100, dtype=dtype, scale_dtype=scale_dtype)
     y = op(*case)
     assert y.dtype == dtype
     assert_exact(y, *case)
@@ -64,7 +50,7 @@ def test_input_and_scale_dtypes(torch_backend, dtype, scale_dtype):
 
 
 def test_batched_and_strided_inputs(torch_backend):
-    x, packed, scale, bias, k = make_case(6, 20, 70)
+    x, packed, scale, bias, k = random_case(6, 20, 70)
     for name, inp in {"3d": x.reshape(2, 3, k), "1d": x[0], "strided": torch.randn(6, 2 * k)[:, ::2],
                       "transposed": torch.randn(k, 6).T}.items():
         y = op(inp, packed, scale, bias, k)
@@ -73,7 +59,7 @@ def test_batched_and_strided_inputs(torch_backend):
 
 
 def test_rows_of_zeros_nan_inf_and_tiny_values(torch_backend):
-    x, packed, scale, bias, k = make_case(6, 9, 40)
+    x, packed, scale, bias, k = random_case(6, 9, 40)
     x[0] = 0.0  # scale 0: the output is the bias
     x[1, 3] = float("nan")  # NaN in a row: that row's outputs are NaN
     x[2, 5] = float("-inf")
@@ -99,12 +85,12 @@ def test_integer_dot_products_are_exact_for_long_rows(torch_backend):
 
 
 def test_empty_batch(torch_backend):
-    x, packed, scale, bias, k = make_case(1, 5, 9)
+    x, packed, scale, bias, k = random_case(1, 5, 9)
     assert op(x[:0], packed, scale, bias, k).shape == (0, 5)
 
 
 def test_gradient_is_the_dense_gradient_passed_straight_through():
-    x, packed, scale, bias, k = make_case(4, 12, 50, scale_dtype=torch.float32)
+    x, packed, scale, bias, k = random_case(4, 12, 50, scale_dtype=torch.float32)
     x.requires_grad_(True)
     bias.requires_grad_(True)
     grad_out = torch.randn(4, 12)
@@ -116,7 +102,7 @@ def test_gradient_is_the_dense_gradient_passed_straight_through():
 
 def _samples():
     for shape, with_bias, grad in [((3, 9), False, False), ((2, 4, 130), True, True), ((63,), True, False)]:
-        x, packed, scale, bias, k = make_case(1, 7, shape[-1], bias=with_bias)
+        x, packed, scale, bias, k = random_case(1, 7, shape[-1], bias=with_bias)
         x = torch.randn(shape).requires_grad_(grad)
         yield x, packed, scale, None if bias is None else bias.requires_grad_(grad), k
 
@@ -130,7 +116,7 @@ def test_opcheck(args):
 def test_fake_tensor_shapes_and_errors():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    _, packed, scale, _, k = make_case(1, 7, 20)
+    _, packed, scale, _, k = random_case(1, 7, 20)
     with FakeTensorMode(allow_non_fake_inputs=True):
         y = op(torch.empty(2, 3, 20, dtype=torch.bfloat16), packed, scale, None, k)
         assert y.shape == (2, 3, 7) and y.dtype == torch.bfloat16
@@ -150,7 +136,7 @@ def test_fake_tensor_shapes_and_errors():
     ],
 )
 def test_errors(change, error, match):
-    x, packed, scale, bias, k = make_case(3, 5, 20)
+    x, packed, scale, bias, k = random_case(3, 5, 20)
     args = {"x": x, "packed": packed, "scale": scale, "bias": bias, "k": k, **change}
     with pytest.raises(error, match=match):
         op(args["x"], args["packed"], args["scale"], args["bias"], args["k"])
