@@ -97,15 +97,16 @@ def _on_cpu(x, packed, scale, offset, bias, in_features, group_size):
 
 def _int8_act_on_cpu(x, packed, scale, bias, in_features):
     schema.check_binary_int8_act(x, packed, scale, bias, in_features)
+    choice = current_backend()
     if (
-        current_backend().name == "torch"
+        choice.name == "torch"
         or x.numel() == 0
         or packed.shape[0] == 0
-        or in_features > cpu.INT8_MAX_IN_FEATURES
         or not cpu.native_available()
+        or not cpu.int8_kernel_runs(x.numel() // in_features, in_features, choice.cpu_isa)
     ):
         return reference.binary_linear_int8_act(x, packed, scale, bias, in_features)
-    return cpu.native_binary_linear_int8_act(x, packed, scale, bias, in_features, isa=current_backend().cpu_isa)
+    return cpu.native_binary_linear_int8_act(x, packed, scale, bias, in_features, isa=choice.cpu_isa)
 
 
 def _on_cuda(x, packed, scale, offset, bias, in_features, group_size):

@@ -32,8 +32,9 @@ for inputs no speech model produces.
 ``binary_linear_int8_act`` (int8 activations, :func:`native_binary_linear_int8_act`) quantizes each activation row
 to int8 and multiplies it by the signs with integer dot products: ``vpdpbusd`` where the CPU has AVX512-VNNI (on
 the ``"avx512"`` instruction set), ``vpmaddubsw``/``vpmaddwd`` on AVX2 (and on AVX-512 without VNNI), plain C on
-``"portable"`` (:func:`int8_kernel` says which runs). Its results are bit-identical to the reference's
-(csrc/hfb.h explains why), on every instruction set and thread count.
+``"portable"`` (:func:`int8_kernel` says which runs), the portable one for a few rows only
+(:data:`INT8_REFERENCE_MIN_ROWS`). Its results are bit-identical to the reference's (csrc/hfb.h explains why), on every
+instruction set and thread count.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ INT8_KERNELS = ("portable", "avx2", "avx512-vnni")
 # Inputs whose int8 dot products the kernels sum in int32 without overflow (254 * K below 2^31); beyond, the
 # reference runs.
 INT8_MAX_IN_FEATURES = (2**31 - 1) // 254
+# From this many activation rows on, the int8-activation op runs the plain-torch reference (a float32 GEMM of the int8
+# rows by +-1 tiles, exact too) instead of the library's kernel (None: never). The portable kernel's scalar loop
+# lost to it from 4 rows at 1024 x 1024, 4096 x 1024 and 640 x 8193 (one thread, CPU time, AVX-512 Zen 5).
+INT8_REFERENCE_MIN_ROWS = {"portable": 4, "avx2": None, "avx512": None}
 _ABI_VERSION = 3
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _ERRORS = {1: "invalid arguments", 2: "instruction set not supported by this CPU", 3: "out of memory"}
@@ -155,6 +160,15 @@ def int8_kernel(isa: str = "auto") -> str:
     lib = _library()
     code = ISAS.index(resolve_isa(isa))
     return INT8_KERNELS[lib.hfb_int8_kernel(code)]
+
+
+def int8_kernel_runs(rows: int, in_features: int, isa: str = "auto") -> bool:
+    """Whether ``binary_linear_int8_act`` of ``rows`` activation rows runs the library's kernel on instruction set
+    ``isa`` (else the reference, which is faster there or the only one that sums long rows exactly)."""
+    if in_features > INT8_MAX_IN_FEATURES:
+        return False
+    threshold = INT8_REFERENCE_MIN_ROWS[resolve_isa(isa)]
+    return threshold is None or rows < threshold
 
 
 def supports(in_features: int, group_size: int) -> bool:
@@ -266,7 +280,8 @@ def native_binary_linear_int8_act(
 ) -> torch.Tensor:
     """``binary_linear_int8_act`` on the native kernel, with an instruction set (:data:`ISAS` or ``"auto"``) and
     thread count of choice (default: torch's). Arguments are those of the op, already checked; needs
-    :func:`native_available` and ``in_features <=`` :data:`INT8_MAX_IN_FEATURES`."""
+    :func:`native_available` and ``in_features <=`` :data:`INT8_MAX_IN_FEATURES` (the op also asks
+    :func:`int8_kernel_runs`)."""
     lib, code, threads = _native_call(isa, num_threads)
     out_features = packed.shape[0]
     x2d = _as(x.reshape(-1, in_features), torch.float32)

@@ -3,6 +3,7 @@
     hf-binarize bench kernels                   # all shapes, M in 1 8 64 256 1024, 1 and 2 threads
     hf-binarize bench kernels --quick           # fewer repeats, M in 1 64, 1 thread
     hf-binarize bench kernels --shapes 4096x4096 --rows 1 256 --json out.json
+    hf-binarize bench kernels --threads 1 --clock cpu   # on a shared machine: CPU time, not wall time
 
 Columns, per thread count, weight shape N x K (out x in features) and activation rows M, in ms per call (median
 of repeated calls, all of them taking turns, under ``torch.inference_mode``; unless ``--warm``, each call takes the
@@ -22,6 +23,11 @@ cache by the time the layer runs again):
 With more than one thread count, a second table gives each path's thread scaling: its time on the first thread
 count over its time on each other one (the threads are torch's, ``torch.set_num_threads``; the native kernels
 run on them too).
+
+``--clock cpu`` times each call by the CPU time of the calling thread (``time.thread_time``) instead of the wall
+clock: on a machine shared with other jobs a call's wall time includes the time slices they take, many times the
+call itself for calls of a few milliseconds, while its CPU time does not (caches the other jobs evict still count).
+It needs one thread: with more, torch's and the kernels' worker threads do part of the work.
 """
 
 from __future__ import annotations
@@ -58,21 +64,24 @@ _FLAG_PREFIXES = ("avx2", "avx512", "avx_vnni", "amx", "fma", "f16c")
 ROTATION_BYTES = 64 << 20
 
 
-def median_ms(fns: dict, budget_s: float, min_repeats: int) -> dict:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def median_ms(fns: dict, budget_s: float, min_repeats: int, clock=time.perf_counter) -> dict:
     """Median ms per call of each function. The functions take turns, until ``budget_s`` per function has passed
     (at least ``min_repeats``, at most 200 rounds): on a shared machine load comes and goes, and turns expose
     every function to the same share of it. Each timed call follows an untimed one of the same function, so that
     what the function runs (Python included) is as warm as in a model, even after a dense call streamed 64 MiB
-    through the caches."""
+    through the caches. ``clock`` times the calls (the budget is wall time)."""
     times: dict = {name: [] for name in fns}
     start = time.perf_counter()
     rounds = 0
     while rounds < min_repeats or (time.perf_counter() - start < 2 * budget_s * len(fns) and rounds < 200):
         for name, fn in fns.items():
             fn()
-            begin = time.perf_counter()
+            begin = clock()
             fn()
-            times[name].append(time.perf_counter() - begin)
+            times[name].append(clock() - begin)
         rounds += 1
     return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
@@ -102,7 +111,7 @@ def dynamic_int8(weight: torch.Tensor, warm: bool):
     return itertools.cycle(copies).__next__
 
 
-def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: bool) -> dict:
+def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: bool, clock=time.perf_counter) -> dict:
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(n, k, generator=gen)
     binary = binarize(weight)
@@ -122,7 +131,7 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
         "op_int8_act_ms": lambda: op_int8_act(x, *packed(), None, k),
     }
     with torch.inference_mode():
-        row = {"N": n, "K": k, "M": m, **median_ms(fns, budget_s, min_repeats)}
+        row = {"N": n, "K": k, "M": m, **median_ms(fns, budget_s, min_repeats, clock)}
     row["speedup_f32"] = row["dense_f32_ms"] / row["op_f32_ms"]
     row["speedup_bf16"] = row["dense_bf16_ms"] / row["op_bf16_ms"]
     for name, dense in (("f32", "dense_f32_ms"), ("bf16", "dense_bf16_ms"), ("dynamic_int8", "dynamic_int8_ms")):
@@ -144,18 +153,23 @@ def cpu_description() -> dict:
 
 def run(*, quick: bool = False, threads: Sequence[int] | None = None, rows: Sequence[int] | None = None,
         shapes: Sequence[tuple[int, int]] | None = None, warm: bool = False, json_path: str | None = None,
-        isa: str = "auto") -> list[dict]:
+        isa: str = "auto", clock: str = "wall") -> list[dict]:
     """Prints the tables (and writes the rows as JSON to ``json_path``) and returns the rows. ``quick``: fewer
     repeats, M in 1 64 and 1 thread, unless ``threads`` or ``rows`` say otherwise; ``shapes``: ``(N, K)`` weight
     shapes (default :data:`SHAPES`); ``warm``: one copy of each weight, which may stay cached; ``isa``: the CPU
-    instruction set of the packed ops (default: the best this CPU runs)."""
-    with use_backend(current_backend().name, cpu_isa=isa):
-        return _run(quick, threads, rows, shapes or SHAPES, warm, json_path)
-
-
-def _run(quick: bool, threads: Sequence[int] | None, rows: Sequence[int] | None, shapes: Sequence[tuple[int, int]],
-         warm: bool, json_path: str | None) -> list[dict]:
+    instruction set of the packed ops (default: the best this CPU runs); ``clock``: ``"wall"`` or ``"cpu"`` (see
+    the module docstring; one thread only)."""
     threads = threads or ((1,) if quick else THREADS)
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {list(CLOCKS)}, got {clock!r}")
+    if clock == "cpu" and tuple(threads) != (1,):
+        raise ValueError(f"the cpu clock times one thread only, got threads {list(threads)}: pass --threads 1")
+    with use_backend(current_backend().name, cpu_isa=isa):
+        return _run(quick, threads, rows, shapes or SHAPES, warm, json_path, clock)
+
+
+def _run(quick: bool, threads: Sequence[int], rows: Sequence[int] | None, shapes: Sequence[tuple[int, int]],
+         warm: bool, json_path: str | None, clock: str) -> list[dict]:
     rows = rows or ((1, 64) if quick else ROWS)
     budget_s, min_repeats = (0.05, 3) if quick else (0.3, 3)
     previous_threads = torch.get_num_threads()
@@ -168,6 +182,7 @@ def _run(quick: bool, threads: Sequence[int] | None, rows: Sequence[int] | None,
         "int8_kernel": cpu.int8_kernel(isa),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "weights": "cached" if warm else f"cycling through {ROTATION_BYTES >> 20} MiB of copies",
+        "clock": "CPU time of the calling thread" if clock == "cpu" else "wall",
     }
     print("\n".join(f"{key}: {value}" for key, value in machine.items()))
     header = ("thr", "N x K", "M", "dense f32", "dense bf16", "dyn i8", "op f32", "op bf16", "op i8a", "x f32",
@@ -180,7 +195,7 @@ def _run(quick: bool, threads: Sequence[int] | None, rows: Sequence[int] | None,
             torch.set_num_threads(count)
             for n, k in shapes:
                 for m in rows:
-                    row = {"threads": count, **measure(n, k, m, budget_s, min_repeats, warm)}
+                    row = {"threads": count, **measure(n, k, m, budget_s, min_repeats, warm, CLOCKS[clock])}
                     table.append(row)
                     times = (row[key] for key in ("dense_f32_ms", "dense_bf16_ms", "dynamic_int8_ms", "op_f32_ms",
                                                   "op_bf16_ms", "op_int8_act_ms"))

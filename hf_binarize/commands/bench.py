@@ -23,9 +23,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              f"{' '.join(f'{n}x{k}' for n, k in kernels.SHAPES)})")
     parser.add_argument("--warm", action="store_true", help="reuse one copy of each weight, which may stay cached")
     parser.add_argument("--isa", default="auto", help="CPU instruction set of the packed op (default: the best)")
+    parser.add_argument("--clock", choices=list(kernels.CLOCKS), default="wall",
+                        help="time calls by the wall clock (default) or by the CPU time of the calling thread, "
+                             "which jobs sharing the machine do not inflate (one thread only)")
     parser.set_defaults(run=run_kernels)
 
 
 def run_kernels(args: argparse.Namespace) -> None:
     kernels.run(quick=args.quick, threads=args.threads, rows=args.rows, shapes=args.shapes, warm=args.warm,
-                json_path=args.json, isa=args.isa)
+                json_path=args.json, isa=args.isa, clock=args.clock)

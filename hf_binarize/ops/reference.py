@@ -70,6 +70,12 @@ def int8_linear(x, weight, scale, bias) -> torch.Tensor:
     return tiled_linear(x, weight.shape[0], int8_rows(weight, scale, x.dtype), bias)
 
 
+# Inputs up to which every partial sum of a dot product of int8 inputs (|q| <= 127) with +-1 signs is an integer
+# of at most 2^24, which float32 holds exactly: a float32 GEMM then computes it exactly, whatever order it adds in
+# (even with bfloat16 or TF32 inputs, which hold q and the signs exactly). Beyond, float64 (exact below 2^53).
+FLOAT32_EXACT_IN_FEATURES = (1 << 24) // INT8_MAX
+
+
 def quantize_activations(x2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row symmetric int8 of a ``[M, K]`` input: ``(q int8[M, K], scale float32[M, 1])``.
 
@@ -87,15 +93,16 @@ def quantize_activations(x2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 def binary_linear_int8_act(x, packed, scale, bias, in_features: int) -> torch.Tensor:
     """``binary_linear`` with int8 activations (arguments as the op's, already checked): per row,
     ``(float32(q . signs) * (x_scale * scale)) + bias`` in float32, each operation rounded once, then cast to the
-    input's dtype. The dot products are integers summed in float64 (exact: every partial sum is an integer far
-    below 2^53), a tile of sign rows at a time."""
+    input's dtype. The dot products are exact integers: a float GEMM of ``q`` by tiles of +-1 signs, in float32 up to
+    :data:`FLOAT32_EXACT_IN_FEATURES` inputs, else in float64."""
     x2d = x.reshape(-1, in_features)
     q, x_scale = quantize_activations(x2d)
+    dtype = torch.float32 if in_features <= FLOAT32_EXACT_IN_FEATURES else torch.float64
 
     def signs(start: int, stop: int) -> torch.Tensor:
-        return unpack_signs(packed[start:stop], in_features, torch.float64)
+        return unpack_signs(packed[start:stop], in_features, dtype)
 
-    dot = tiled_linear(q.to(torch.float64), packed.shape[0], signs, None)
+    dot = tiled_linear(q.to(dtype), packed.shape[0], signs, None)
     out = dot.to(torch.float32) * (x_scale * scale.to(torch.float32).reshape(1, -1))
     if bias is not None:
         out = out + bias.to(torch.float32)

@@ -98,19 +98,26 @@ def test_random_shapes(m, n, k, bias, dtype, kernel, seed):
 def test_op_runs_the_chosen_kernel_and_the_reference_where_asked(monkeypatch):
     calls = []
     native = cpu.native_binary_linear_int8_act
-    monkeypatch.setattr(cpu, "native_binary_linear_int8_act", lambda *a, **kw: calls.append(kw["isa"]) or native(*a, **kw))
+
+    def spy(*args, **kwargs):
+        calls.append((args[0].shape[0], kwargs["isa"]))
+        return native(*args, **kwargs)
+
+    monkeypatch.setattr(cpu, "native_binary_linear_int8_act", spy)
     case = random_case(9, 33, 200)
+    few = (case[0][: cpu.INT8_REFERENCE_MIN_ROWS["portable"] - 1], *case[1:])
     op = torch.ops.hf_binarize.binary_linear_int8_act
     assert torch.equal(op(*case), native(*case))
+    # The portable kernel takes a few rows; more run the reference, exact as well.
     with use_backend(cpu_isa="portable"):
-        assert torch.equal(op(*case), native(*case, isa="portable"))
-    assert calls == ["auto", "portable"]
+        assert_exact(op(*few), *few)
+        assert_exact(op(*case), *case)
     with use_backend("torch"):
         assert_exact(op(*case), *case)
     # Inputs too long for int32 sums run the reference.
     monkeypatch.setattr(cpu, "INT8_MAX_IN_FEATURES", 100)
     assert_exact(op(*case), *case)
-    assert len(calls) == 2
+    assert calls == [(9, "auto"), (len(few[0]), "portable")]
 
 
 def test_unsupported_instruction_set_raises():
