@@ -34,13 +34,15 @@ class BuildPlainLibrary(build_ext):
             super().build_extension(ext)
             return
         # OpenMP where the compiler has it, so that the kernels run on torch's OpenMP threads (csrc/pool.c says
-        # why); else the library's own pthread pool.
+        # why); else the library's own pthread pool. No fused multiply-adds the source does not ask for: the int8
+        # path must round as the plain-torch reference does (csrc/hfb.h); MSVC fuses only under /fp:contract.
+        flags = ["-O3", "-fvisibility=hidden", "-ffp-contract=off", "-pthread"]
         try:
-            ext.extra_compile_args = ["-O3", "-fvisibility=hidden", "-pthread", "-fopenmp"]
+            ext.extra_compile_args = [*flags, "-fopenmp"]
             ext.extra_link_args = ["-pthread", "-fopenmp"]
             super().build_extension(ext)
         except (CompileError, LinkError):
-            ext.extra_compile_args = ["-O3", "-fvisibility=hidden", "-pthread"]
+            ext.extra_compile_args = flags
             ext.extra_link_args = ["-pthread"]
             super().build_extension(ext)
 

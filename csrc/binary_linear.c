@@ -1,20 +1,13 @@
-/* Exported API: y = x @ W_hat.T + bias for a sign-lsb-v1 packed weight (see hf_binarize/packing.py), and run
- * time selection of the instruction set. */
+/* Exported API: y = x @ W_hat.T + bias for a sign-lsb-v1 packed weight (see hf_binarize/formats/binary.py), and
+ * run time selection of the instruction set. (The int8-activation entry point is in int8_activations.c.) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hfb.h"
 
-#if defined(_WIN32)
-#define HFB_API __declspec(dllexport)
-#else
-#define HFB_API __attribute__((visibility("default")))
-#endif
-
-/* Bumped whenever an exported signature changes; cpu.py refuses a library with another number. */
-#define HFB_ABI_VERSION 2
-
-enum { HFB_OK = 0, HFB_EINVAL = 1, HFB_EISA = 2, HFB_ENOMEM = 3 };
+/* Bumped whenever an exported function is added or its signature changes; cpu.py refuses a library with another
+ * number. */
+#define HFB_ABI_VERSION 3
 
 /* Activation rows whose tables are built together and share one transpose of the weights. */
 #define M_TILE 4
@@ -42,8 +35,8 @@ typedef struct {
     const hfb_isa_ops *ops;
     int64_t n0, n1; /* rows to dequantize */
     int out_dtype;  /* of the dequantized rows: HFB_F32 or HFB_BF16 */
-    int parts;
-    int split_m; /* threads take ranges of activation rows instead of ranges of output rows */
+    int parts;      /* of the dequantization */
+    hfb_split split; /* of the product */
     int *status;
 } problem;
 
@@ -58,24 +51,26 @@ static int64_t group_end_byte(const problem *p, int64_t g) {
     return g == p->G - 1 ? 4 * p->KD : (g + 1) * p->gs / 8;
 }
 
-static void *alloc_floats(int64_t n) {
+void *hfb_alloc(int64_t bytes) {
     void *ptr = NULL;
-    size_t bytes = (size_t)(n > 0 ? n : 1) * 4;
+    size_t size = (size_t)(bytes > 0 ? bytes : 1);
 #if defined(_WIN32)
-    ptr = _aligned_malloc(bytes, 64);
+    ptr = _aligned_malloc(size, 64);
 #else
-    if (posix_memalign(&ptr, 64, bytes)) ptr = NULL;
+    if (posix_memalign(&ptr, 64, size)) ptr = NULL;
 #endif
     return ptr;
 }
 
-static void free_floats(void *ptr) {
+void hfb_free(void *ptr) {
 #if defined(_WIN32)
     _aligned_free(ptr);
 #else
     free(ptr);
 #endif
 }
+
+static void *alloc_floats(int64_t n) { return hfb_alloc(n * 4); }
 
 /* Starts loading the packed bytes of the next block of rows while this one computes. Each block of 8 rows at
  * K = 4096 is one 4 KiB page, where hardware prefetchers stop, so with the weight out of cache (as in a model,
@@ -180,27 +175,43 @@ static int run_block(const problem *p, int64_t m0, int64_t m1, int64_t n0, int64
         }
     }
 done:
-    free_floats(T);
-    free_floats(wbuf);
-    free_floats(yacc);
-    free_floats(sbuf);
+    hfb_free(T);
+    hfb_free(wbuf);
+    hfb_free(yacc);
+    hfb_free(sbuf);
     return ok ? HFB_OK : HFB_ENOMEM;
 }
 
 static void run_part(void *ctx, int tid) {
     const problem *p = ctx;
-    if (p->split_m) {
-        int64_t m0 = p->M * tid / p->parts, m1 = p->M * (tid + 1) / p->parts;
-        p->status[tid] = m0 < m1 ? run_block(p, m0, m1, 0, p->N) : HFB_OK;
+    int64_t r[4];
+    hfb_part_ranges(p->split, p->M, p->N, tid, r);
+    p->status[tid] = r[0] < r[1] && r[2] < r[3] ? run_block(p, r[0], r[1], r[2], r[3]) : HFB_OK;
+}
+
+hfb_split hfb_plan_split(int64_t M, int64_t N, int64_t K, int nthreads) {
+    int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
+    double work = (double)M * (double)N * (double)K;
+    int wanted = hfb_thread_count(nthreads, work, INT64_MAX);
+    hfb_split split;
+    /* Split the output rows, unless there are fewer blocks of them than threads and more activation rows. */
+    split.split_m = blocks < wanted && M > blocks;
+    split.parts = hfb_thread_count(wanted, work, split.split_m ? M : blocks);
+    return split;
+}
+
+void hfb_part_ranges(hfb_split split, int64_t M, int64_t N, int tid, int64_t r[4]) {
+    if (split.split_m) {
+        r[0] = M * tid / split.parts, r[1] = M * (tid + 1) / split.parts, r[2] = 0, r[3] = N;
     } else {
-        int64_t blocks = (p->N + HFB_ROWS - 1) / HFB_ROWS;
-        int64_t n0 = blocks * tid / p->parts * HFB_ROWS, n1 = blocks * (tid + 1) / p->parts * HFB_ROWS;
-        if (n1 > p->N) n1 = p->N;
-        p->status[tid] = n0 < n1 ? run_block(p, 0, p->M, n0, n1) : HFB_OK;
+        int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
+        r[0] = 0, r[1] = M;
+        r[2] = blocks * tid / split.parts * HFB_ROWS, r[3] = blocks * (tid + 1) / split.parts * HFB_ROWS;
+        if (r[3] > N) r[3] = N;
     }
 }
 
-static const hfb_isa_ops *isa_ops(int isa) {
+const hfb_isa_ops *hfb_isa_ops_for(int isa) {
 #if HFB_X86
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -220,7 +231,7 @@ static int setup(problem *p, int64_t N, int64_t K, const uint8_t *packed, const 
     p->G = (K + group_size - 1) / group_size;
     /* Several groups must start on byte boundaries. */
     if (p->G > 1 && group_size % 8) return HFB_EINVAL;
-    p->ops = isa_ops(isa);
+    p->ops = hfb_isa_ops_for(isa);
     if (!p->ops) return HFB_EISA;
     p->N = N, p->K = K, p->KB = (K + 7) / 8, p->KD = (K + 31) / 32, p->gs = group_size;
     p->packed = packed, p->scale = scale, p->scale_dtype = scale_dtype;
@@ -228,20 +239,20 @@ static int setup(problem *p, int64_t N, int64_t K, const uint8_t *packed, const 
     return HFB_OK;
 }
 
-/* Runs run(p, tid) for p->parts task ids and returns the first error any of them reported. */
-static int run_parallel(problem *p, hfb_task run) {
+int hfb_run_parts(hfb_task fn, void *ctx, int parts, int **status) {
     int status_one = HFB_OK;
-    p->status = p->parts > 1 ? malloc(sizeof(int) * (size_t)p->parts) : &status_one;
-    if (!p->status) return HFB_ENOMEM;
-    hfb_parallel(run, p, p->parts);
+    *status = parts > 1 ? malloc(sizeof(int) * (size_t)parts) : &status_one;
+    if (!*status) return HFB_ENOMEM;
+    hfb_parallel(fn, ctx, parts);
     int result = HFB_OK;
-    for (int i = 0; i < p->parts; i++)
-        if (p->status[i] != HFB_OK) result = p->status[i];
-    if (p->parts > 1) free(p->status);
+    for (int i = 0; i < parts; i++)
+        if ((*status)[i] != HFB_OK) result = (*status)[i];
+    if (parts > 1) free(*status);
+    *status = NULL;
     return result;
 }
 
-static int thread_count(int nthreads, double work, int64_t units) {
+int hfb_thread_count(int nthreads, double work, int64_t units) {
     int64_t parts = nthreads < 1 ? 1 : nthreads;
     if (parts > work / MIN_WORK_PER_THREAD) parts = (int64_t)(work / MIN_WORK_PER_THREAD);
     if (parts > units) parts = units;
@@ -250,7 +261,7 @@ static int thread_count(int nthreads, double work, int64_t units) {
 
 HFB_API int hfb_abi_version(void) { return HFB_ABI_VERSION; }
 
-HFB_API int hfb_isa_supported(int isa) { return isa_ops(isa) != NULL; }
+HFB_API int hfb_isa_supported(int isa) { return hfb_isa_ops_for(isa) != NULL; }
 
 /* Whether the CPU has bfloat16 dot-product instructions (AVX512-BF16, which every CPU with AMX also has): where it
  * does, torch's bfloat16 GEMM outruns its float32 one, else it is slower. */
@@ -274,13 +285,8 @@ HFB_API int hfb_binary_linear(const float *x, int64_t M, int64_t K, const uint8_
     if (status != HFB_OK || M < 0) return status != HFB_OK ? status : HFB_EINVAL;
     if (M == 0 || N == 0) return HFB_OK;
     p.x = x, p.M = M, p.bias = bias, p.y = y;
-    int64_t blocks = (N + HFB_ROWS - 1) / HFB_ROWS;
-    double work = (double)M * (double)N * (double)K;
-    int wanted = thread_count(nthreads, work, INT64_MAX);
-    /* Split the output rows, unless there are fewer blocks of them than threads and more activation rows. */
-    p.split_m = blocks < wanted && M > blocks;
-    p.parts = thread_count(wanted, work, p.split_m ? M : blocks);
-    return run_parallel(&p, run_part);
+    p.split = hfb_plan_split(M, N, K, nthreads);
+    return hfb_run_parts(run_part, &p, p.split.parts, &p.status);
 }
 
 static void run_dequant(void *ctx, int tid) {
@@ -311,6 +317,6 @@ HFB_API int hfb_dequantize(const uint8_t *packed, int64_t N, int64_t K, const vo
     if (status != HFB_OK || n0 < 0 || n1 > N || n0 > n1 || (out_dtype != HFB_F32 && out_dtype != HFB_BF16))
         return status != HFB_OK ? status : HFB_EINVAL;
     p.n0 = n0, p.n1 = n1, p.y = out, p.out_dtype = out_dtype;
-    p.parts = thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
-    return run_parallel(&p, run_dequant);
+    p.parts = hfb_thread_count(nthreads, (double)(n1 - n0) * (double)K * DEQUANT_WORK_FACTOR, n1 - n0);
+    return hfb_run_parts(run_dequant, &p, p.parts, &p.status);
 }

@@ -22,6 +22,15 @@
 #define HFB_X86 0
 #endif
 
+#if defined(_WIN32)
+#define HFB_API __declspec(dllexport)
+#else
+#define HFB_API __attribute__((visibility("default")))
+#endif
+
+/* Status codes of the exported functions. */
+enum { HFB_OK = 0, HFB_EINVAL = 1, HFB_EISA = 2, HFB_ENOMEM = 3 };
+
 enum { HFB_ISA_PORTABLE = 0, HFB_ISA_AVX2 = 1, HFB_ISA_AVX512 = 2 };
 enum { HFB_F32 = 0, HFB_F16 = 1, HFB_BF16 = 2 };
 /* What a table entry sums over its inputs x_j: +-x_j by the bit (HFB_SIGNED), or only the x_j whose bit is set
@@ -102,8 +111,78 @@ static inline float hfb_coefficient(int kind, int bit) {
     return kind == HFB_SIGNED ? (bit ? 1.0f : -1.0f) : (kind == HFB_SET) == (bit != 0) ? 1.0f : 0.0f;
 }
 
+/* Int8 activations (csrc/int8_activations.c): each activation row is quantized to int8 with one scale,
+ * scale = max |x| / 127 and q = round(x / scale) (to nearest, ties to even) clamped to [-127, 127], and multiplied by
+ * the signs with integer dot products. With S = the sum of q_k over the k whose bit is set (+1), the exact dot
+ * product of q with the signs is 2 * S - sum(q). Float arithmetic happens only in the quantization and in
+ * hfb_int8_output, in an order every kernel (and hf_binarize/ops/reference.py) follows exactly, so all of them give
+ * bit-identical results. */
+enum { HFB_INT8_PORTABLE = 0, HFB_INT8_AVX2 = 1, HFB_INT8_AVX512_VNNI = 2 };
+
+typedef struct {
+    int code; /* HFB_INT8_* */
+    /* One row x[0, K) into q[0, KP) (zero from K on), its scale and sum(q). A row whose scale is 0, inf or NaN
+     * (all zeros; inf or NaN inside) gets q = 0 and keeps that scale, so its outputs are the bias, or NaN. */
+    void (*quantize)(const float *x, int64_t K, int64_t KP, int8_t *q, float *scale, int32_t *qsum);
+    /* For the 32 output rows whose signs wbuf holds ([KD][HFB_ROWS] dword columns, hfb_isa_ops.transpose) and the
+     * activation rows i < mt of q (row stride qstride, zero past K): y[i * ystride + r] = hfb_int8_output(2 * S -
+     * qsum[i], xscale[i], wscale[r], bias + r) for r < nrows (bias NULL: none). */
+    void (*rows)(const uint32_t *wbuf, int64_t KD, const int8_t *q, int64_t qstride, int64_t mt, const int32_t *qsum,
+                 const float *xscale, const float *wscale, const float *bias, float *y, int64_t ystride,
+                 int64_t nrows);
+} hfb_int8_ops;
+
+extern const hfb_int8_ops hfb_int8_portable_ops;
+#if HFB_X86
+extern const hfb_int8_ops hfb_int8_avx2_ops;
+extern const hfb_int8_ops hfb_int8_avx512_vnni_ops;
+void hfb_quantize_avx2(const float *x, int64_t K, int64_t KP, int8_t *q, float *scale, int32_t *qsum);
+#endif
+
+/* A quiet NaN, without math.h's NAN (C99 leaves it optional). */
+static inline float hfb_nan(void) {
+    uint32_t bits = 0x7fc00000u;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* x / scale clamped to [-127, 127] and rounded to the nearest integer, ties to even (torch.round): adding and
+ * subtracting 1.5 * 2^23 rounds in the default rounding mode, as the SIMD conversions do, without libm. */
+static inline int8_t hfb_quantize_one(float x, float scale) {
+    float v = x / scale;
+    v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+    return (int8_t)((v + 12582912.0f) - 12582912.0f);
+}
+
+/* The one output formula of the int8 path: (float)dot * (xscale * wscale), then + bias. Built with
+ * -ffp-contract=off (setup.py), so no compiler fuses the multiply and the add into one rounding. */
+static inline float hfb_int8_output(int32_t dot, float xscale, float wscale, const float *bias) {
+    float y = (float)dot * (xscale * wscale);
+    return bias ? y + *bias : y;
+}
+
+/* The instruction set's kernels (NULL where the CPU lacks it), for the int8 path. */
+const hfb_isa_ops *hfb_isa_ops_for(int isa);
+/* Elements per thread below which a product stays on fewer threads (binary_linear.c explains it). */
+int hfb_thread_count(int nthreads, double work, int64_t units);
+void *hfb_alloc(int64_t bytes);
+void hfb_free(void *ptr);
+
 /* Runs fn(ctx, 0) .. fn(ctx, n - 1), in parallel on a persistent pthread pool where possible. */
 typedef void (*hfb_task)(void *ctx, int tid);
 void hfb_parallel(hfb_task fn, void *ctx, int n);
+/* Runs fn(ctx, tid) for tid < parts, each storing its status (HFB_OK or an error) in (*status)[tid], an array this
+ * allocates; returns the first error any of them reported. */
+int hfb_run_parts(hfb_task fn, void *ctx, int parts, int **status);
+
+/* How a product of M activation rows by N output rows is shared between threads (binary_linear.c). */
+typedef struct {
+    int parts;
+    int split_m; /* ranges of activation rows instead of ranges of blocks of HFB_ROWS output rows */
+} hfb_split;
+hfb_split hfb_plan_split(int64_t M, int64_t N, int64_t K, int nthreads);
+/* Part tid's activation rows [r[0], r[1]) and output rows [r[2], r[3]) (an empty range: nothing to do). */
+void hfb_part_ranges(hfb_split split, int64_t M, int64_t N, int tid, int64_t r[4]);
 
 #endif

@@ -172,6 +172,135 @@ TARGET void hfb_load_groups_avx2(const void *src, int dtype, int64_t G, int64_t 
     }
 }
 
+/* Int8 activations (hfb.h). */
+
+TARGET void hfb_quantize_avx2(const float *x, int64_t K, int64_t KP, int8_t *q, float *scale, int32_t *qsum) {
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 vmax = _mm256_setzero_ps(), unordered = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 v = _mm256_loadu_ps(x + k);
+        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        vmax = _mm256_max_ps(vmax, _mm256_and_ps(v, magnitude));
+    }
+    float lanes[8], amax = 0.0f;
+    _mm256_storeu_ps(lanes, vmax);
+    int nan = _mm256_movemask_ps(unordered) != 0;
+    for (int i = 0; i < 8; i++) amax = lanes[i] > amax ? lanes[i] : amax;
+    for (int64_t t = k; t < K; t++) {
+        float a = x[t] < 0.0f ? -x[t] : x[t];
+        if (a != a) nan = 1;
+        else if (a > amax) amax = a;
+    }
+    float s = nan ? hfb_nan() : amax / 127.0f;
+    int32_t sum = 0;
+    k = 0;
+    if (s > 0.0f && s - s == 0.0f) {
+        const __m256 vs = _mm256_set1_ps(s), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+        /* packs interleaves the 128-bit lanes; this puts the 8 dwords of 4 bytes back in order. */
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        __m256i vsum = _mm256_setzero_si256();
+        for (; k + 32 <= K; k += 32) {
+            __m256i r[4];
+            for (int j = 0; j < 4; j++) {
+                __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + k + 8 * j), vs);
+                r[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+                vsum = _mm256_add_epi32(vsum, r[j]);
+            }
+            __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+            _mm256_storeu_si256((__m256i *)(q + k), _mm256_permutevar8x32_epi32(bytes, order));
+        }
+        int32_t parts[8];
+        _mm256_storeu_si256((__m256i *)parts, vsum);
+        for (int i = 0; i < 8; i++) sum += parts[i];
+        for (; k < K; k++) sum += q[k] = hfb_quantize_one(x[k], s);
+    }
+    memset(q + k, 0, (size_t)(KP - k));
+    *scale = s;
+    *qsum = sum;
+}
+
+/* Activation rows per pass over the signs, and dword columns whose 16-bit sums are added up before they are widened
+ * to 32 bits: each column adds at most 4 * 2 * 254 to a 16-bit lane, 16 columns at most 32512. */
+#define INT8_MR 2
+#define INT8_FLUSH 16
+
+/* 32 rows x mr activation rows of hfb_int8_ops.rows. Lanes are output rows, as in wbuf: the 8 bits of byte b of a
+ * row's dword become two vectors of 0/1 bytes (vpshufb copies the byte to the 4 bytes of its lane, a mask keeps bit
+ * j of byte j, vpminub makes it 0 or 1), and vpmaddubsw multiplies them with 4 broadcast int8 inputs. */
+TARGET static inline __attribute__((always_inline)) void int8_tile_avx2(const uint32_t *wbuf, int64_t KD,
+                                                                        const int8_t *q, int64_t qstride,
+                                                                        const int mr, int32_t set[][HFB_ROWS]) {
+    const __m256i low_bits = _mm256_set1_epi32(0x08040201), high_bits = _mm256_set1_epi32((int)0x80402010u);
+    const __m256i one = _mm256_set1_epi8(1), pairs = _mm256_set1_epi16(1);
+    /* Byte b of each dword to all 4 bytes of that dword (vpshufb indexes within 128-bit lanes). */
+    const __m256i dwords = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808,
+                                             0x0c0c0c0c);
+    __m256i spread[4];
+    for (int b = 0; b < 4; b++) spread[b] = _mm256_add_epi8(dwords, _mm256_set1_epi8((char)b));
+    for (int i = 0; i < mr; i++) memset(set[i], 0, sizeof(set[i]));
+    for (int64_t c0 = 0; c0 < KD; c0 += INT8_FLUSH) {
+        int64_t c1 = c0 + INT8_FLUSH < KD ? c0 + INT8_FLUSH : KD;
+        __m256i acc[INT8_MR][4];
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++) {
+            const __m256i *w = (const __m256i *)(wbuf + c * HFB_ROWS);
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) {
+                __m256i a_low[INT8_MR], a_high[INT8_MR];
+                for (int i = 0; i < mr; i++) {
+                    int32_t low, high;
+                    memcpy(&low, q + i * qstride + 32 * c + 8 * b, 4);
+                    memcpy(&high, q + i * qstride + 32 * c + 8 * b + 4, 4);
+                    a_low[i] = _mm256_set1_epi32(low), a_high[i] = _mm256_set1_epi32(high);
+                }
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    __m256i bytes = _mm256_shuffle_epi8(_mm256_loadu_si256(w + j), spread[b]);
+                    __m256i wl = _mm256_min_epu8(_mm256_and_si256(bytes, low_bits), one);
+                    __m256i wh = _mm256_min_epu8(_mm256_and_si256(bytes, high_bits), one);
+                    for (int i = 0; i < mr; i++)
+                        acc[i][j] = _mm256_add_epi16(acc[i][j], _mm256_add_epi16(_mm256_maddubs_epi16(wl, a_low[i]),
+                                                                                 _mm256_maddubs_epi16(wh, a_high[i])));
+                }
+            }
+        }
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < 4; j++) {
+                __m256i *s = (__m256i *)(set[i] + 8 * j);
+                _mm256_storeu_si256(s, _mm256_add_epi32(_mm256_loadu_si256(s), _mm256_madd_epi16(acc[i][j], pairs)));
+            }
+    }
+}
+
+TARGET static void int8_rows_avx2(const uint32_t *wbuf, int64_t KD, const int8_t *q, int64_t qstride, int64_t mt,
+                                  const int32_t *qsum, const float *xscale, const float *wscale, const float *bias,
+                                  float *y, int64_t ystride, int64_t nrows) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int32_t set[INT8_MR][HFB_ROWS];
+    for (int64_t i0 = 0; i0 < mt; i0 += INT8_MR) {
+        int mr = mt - i0 < INT8_MR ? (int)(mt - i0) : INT8_MR;
+        if (mr == INT8_MR) int8_tile_avx2(wbuf, KD, q + i0 * qstride, qstride, INT8_MR, set);
+        else int8_tile_avx2(wbuf, KD, q + i0 * qstride, qstride, 1, set);
+        for (int i = 0; i < mr; i++) {
+            __m256 xs = _mm256_set1_ps(xscale[i0 + i]);
+            __m256i sum = _mm256_set1_epi32(qsum[i0 + i]);
+            float *out = y + (i0 + i) * ystride;
+            for (int j = 0; j < 4; j++) {
+                __m256i dot = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(set[i] + 8 * j)), 1), sum);
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(xs, _mm256_loadu_ps(wscale + 8 * j)));
+                if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * j));
+                if (nrows >= 8 * j + 8) _mm256_storeu_ps(out + 8 * j, v);
+                else if (nrows > 8 * j)
+                    _mm256_maskstore_ps(out + 8 * j, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nrows - 8 * j)), lane), v);
+            }
+        }
+    }
+}
+
+const hfb_int8_ops hfb_int8_avx2_ops = {HFB_INT8_AVX2, hfb_quantize_avx2, int8_rows_avx2};
+
 const hfb_isa_ops hfb_avx2_ops = {build_tables, lut_rows, hfb_transpose_avx2, hfb_dequant_avx2,
                                    hfb_dequant_bf16_avx2, hfb_load_groups_avx2};
 

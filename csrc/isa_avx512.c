@@ -77,6 +77,79 @@ TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, in
     if (tail < b1) lut_bytes(wbuf, T, tail, b1, acc);
 }
 
+/* Int8 activations (hfb.h) with AVX512-VNNI. Lanes are output rows, as in wbuf: vpermd looks nibble f of each row's
+ * dword up in a table of 16 dwords, whose entry i holds bit j of i in byte j, giving 16 rows x 4 inputs of 0/1 bytes
+ * in two instructions; vpdpbusd multiplies them with 4 int8 inputs broadcast from the activation row and adds the 4
+ * products to each row's int32 sum. One expansion serves INT8_MR activation rows. */
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma")))
+#define INT8_MR 8
+
+static const uint32_t nibble_bytes[16] = {
+    0x00000000, 0x00000001, 0x00000100, 0x00000101, 0x00010000, 0x00010001, 0x00010100, 0x00010101,
+    0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001, 0x01010100, 0x01010101,
+};
+
+VNNI_TARGET static inline __attribute__((always_inline)) void int8_tile_vnni(const uint32_t *wbuf, int64_t KD,
+                                                                             const int8_t *q, int64_t qstride,
+                                                                             const int mr, __m512i set[][2]) {
+    const __m512i table = _mm512_loadu_si512(nibble_bytes);
+    for (int i = 0; i < mr; i++) set[i][0] = set[i][1] = _mm512_setzero_si512();
+    for (int64_t c = 0; c < KD; c++) {
+        __m512i v0 = _mm512_loadu_si512(wbuf + c * HFB_ROWS), v1 = _mm512_loadu_si512(wbuf + c * HFB_ROWS + 16);
+        const int8_t *qc = q + 32 * c;
+#pragma GCC unroll 8
+        for (int f = 0; f < 8; f++) {
+            __m512i w0 = _mm512_permutexvar_epi32(_mm512_srli_epi32(v0, 4 * f), table);
+            __m512i w1 = _mm512_permutexvar_epi32(_mm512_srli_epi32(v1, 4 * f), table);
+            for (int i = 0; i < mr; i++) {
+                int32_t a;
+                memcpy(&a, qc + i * qstride + 4 * f, 4);
+                __m512i av = _mm512_set1_epi32(a);
+                set[i][0] = _mm512_dpbusd_epi32(set[i][0], w0, av);
+                set[i][1] = _mm512_dpbusd_epi32(set[i][1], w1, av);
+            }
+        }
+    }
+}
+
+VNNI_TARGET static void int8_rows_vnni(const uint32_t *wbuf, int64_t KD, const int8_t *q, int64_t qstride,
+                                       int64_t mt, const int32_t *qsum, const float *xscale, const float *wscale,
+                                       const float *bias, float *y, int64_t ystride, int64_t nrows) {
+    const __m512 ws[2] = {_mm512_loadu_ps(wscale), _mm512_loadu_ps(wscale + 16)};
+    __mmask16 keep[2];
+    for (int h = 0; h < 2; h++) {
+        int64_t n = nrows - 16 * h;
+        keep[h] = n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : (__mmask16)0;
+    }
+    __m512i set[INT8_MR][2];
+    for (int64_t i0 = 0; i0 < mt; i0 += INT8_MR) {
+        int mr = mt - i0 < INT8_MR ? (int)(mt - i0) : INT8_MR;
+        const int8_t *qi = q + i0 * qstride;
+        switch (mr) { /* a constant row count keeps the sums in registers */
+        case 8: int8_tile_vnni(wbuf, KD, qi, qstride, 8, set); break;
+        case 7: int8_tile_vnni(wbuf, KD, qi, qstride, 7, set); break;
+        case 6: int8_tile_vnni(wbuf, KD, qi, qstride, 6, set); break;
+        case 5: int8_tile_vnni(wbuf, KD, qi, qstride, 5, set); break;
+        case 4: int8_tile_vnni(wbuf, KD, qi, qstride, 4, set); break;
+        case 3: int8_tile_vnni(wbuf, KD, qi, qstride, 3, set); break;
+        case 2: int8_tile_vnni(wbuf, KD, qi, qstride, 2, set); break;
+        default: int8_tile_vnni(wbuf, KD, qi, qstride, 1, set); break;
+        }
+        for (int i = 0; i < mr; i++) {
+            __m512 xs = _mm512_set1_ps(xscale[i0 + i]);
+            __m512i sum = _mm512_set1_epi32(qsum[i0 + i]);
+            for (int h = 0; h < 2; h++) {
+                __m512i dot = _mm512_sub_epi32(_mm512_slli_epi32(set[i][h], 1), sum);
+                __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(xs, ws[h]));
+                if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + 16 * h));
+                _mm512_mask_storeu_ps(y + (i0 + i) * ystride + 16 * h, keep[h], v);
+            }
+        }
+    }
+}
+
+const hfb_int8_ops hfb_int8_avx512_vnni_ops = {HFB_INT8_AVX512_VNNI, hfb_quantize_avx2, int8_rows_vnni};
+
 const hfb_isa_ops hfb_avx512_ops = {build_tables, lut_rows, hfb_transpose_avx2, hfb_dequant_avx2,
                                     hfb_dequant_bf16_avx2, hfb_load_groups_avx2};
 

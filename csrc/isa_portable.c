@@ -69,3 +69,46 @@ static void load_groups(const void *src, int dtype, int64_t G, int64_t row0, int
 }
 
 const hfb_isa_ops hfb_portable_ops = {build_tables, lut_rows, transpose, dequant, dequant_bf16, load_groups};
+
+/* Int8 activations (hfb.h). */
+
+static void quantize(const float *x, int64_t K, int64_t KP, int8_t *q, float *scale, int32_t *qsum) {
+    float amax = 0.0f;
+    int nan = 0;
+    for (int64_t k = 0; k < K; k++) {
+        float a = x[k] < 0.0f ? -x[k] : x[k];
+        if (a != a) nan = 1;
+        else if (a > amax) amax = a;
+    }
+    float s = nan ? hfb_nan() : amax / 127.0f;
+    int32_t sum = 0;
+    if (s > 0.0f && s - s == 0.0f) { /* positive and finite */
+        for (int64_t k = 0; k < K; k++) sum += q[k] = hfb_quantize_one(x[k], s);
+    } else {
+        memset(q, 0, (size_t)K);
+    }
+    memset(q + K, 0, (size_t)(KP - K));
+    *scale = s;
+    *qsum = sum;
+}
+
+static void int8_rows(const uint32_t *wbuf, int64_t KD, const int8_t *q, int64_t qstride, int64_t mt,
+                      const int32_t *qsum, const float *xscale, const float *wscale, const float *bias, float *y,
+                      int64_t ystride, int64_t nrows) {
+    for (int64_t i = 0; i < mt; i++) {
+        int32_t set[HFB_ROWS] = {0};
+        for (int64_t c = 0; c < KD; c++) {
+            const int8_t *qc = q + i * qstride + 32 * c;
+            for (int r = 0; r < HFB_ROWS; r++) {
+                uint32_t bits = wbuf[c * HFB_ROWS + r];
+                int32_t sum = 0;
+                for (int j = 0; j < 32; j++) sum += (int32_t)(bits >> j & 1u) * qc[j];
+                set[r] += sum;
+            }
+        }
+        for (int64_t r = 0; r < nrows; r++)
+            y[i * ystride + r] = hfb_int8_output(2 * set[r] - qsum[i], xscale[i], wscale[r], bias ? bias + r : NULL);
+    }
+}
+
+const hfb_int8_ops hfb_int8_portable_ops = {HFB_INT8_PORTABLE, quantize, int8_rows};

@@ -46,6 +46,17 @@ def test_round_trips_through_dict_and_json(tmp_path):
     assert AutoQuantizationConfig.from_dict(json.loads(path.read_text())) == config
 
 
+def test_activations_default_to_float_and_round_trip():
+    assert BinaryQuantizationConfig().activations == "float"
+    # Configs saved before the field existed load with float activations.
+    old = {key: value for key, value in BinaryQuantizationConfig().to_dict().items() if key != "activations"}
+    assert BinaryQuantizationConfig.from_dict(old).format_for("binary").activations == "float"
+    config = BinaryQuantizationConfig(activations="int8", module_overrides={"joint": "int8", "decoder": "binary"})
+    assert BinaryQuantizationConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config.format_for("binary") == BinaryFormat(activations="int8")
+    assert config.format_for("int8") == Int8Format()
+
+
 def test_round_trips_through_a_model_config_json(tmp_path):
     model_config = AutoConfig.for_model("llama", hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                         intermediate_size=32, vocab_size=10)
@@ -88,6 +99,11 @@ def test_format_for_applies_override_scale_options():
         ({"centred": "yes"}, "centred"),
         ({"scale_dtype": "float8"}, "scale_dtype"),
         ({"compute_dtype": "int8"}, "compute_dtype"),
+        ({"activations": "int4"}, "activations must be one of"),
+        ({"activations": "int8", "group_size": 64}, "activations='int8' needs one scale per output channel"),
+        ({"activations": "int8", "centred": True}, "set group_size=None and centred=False"),
+        ({"activations": "int8", "module_overrides": {"joint": {"method": "binary", "group_size": 16}}},
+         r"module_overrides\['joint'\]: activations='int8'"),
         ({"packing_format": "sign-msb-v9"}, "packing_format"),
         ({"int8_format": "int8-per-channel-v9"}, "int8_format"),
         ({"modules_to_not_convert": [""]}, "modules_to_not_convert"),

@@ -1,4 +1,5 @@
-"""The one place that loads the kernels behind ``torch.ops.hf_binarize.binary_linear`` and chooses among them.
+"""The one place that loads the kernels behind ``torch.ops.hf_binarize.binary_linear`` (and
+``binary_linear_int8_act``, native on CPU only) and chooses among them.
 
 Backends:
 
@@ -94,6 +95,20 @@ def _on_cpu(x, packed, scale, offset, bias, in_features, group_size):
     return cpu.native_binary_linear(x, packed, scale, offset, bias, in_features, group_size, isa=choice.cpu_isa)
 
 
+def _int8_act_on_cpu(x, packed, scale, bias, in_features):
+    schema.check_binary_int8_act(x, packed, scale, bias, in_features)
+    choice = current_backend()
+    if (
+        choice.name == "torch"
+        or x.numel() == 0
+        or packed.shape[0] == 0
+        or not cpu.native_available()
+        or not cpu.int8_kernel_runs(x.numel() // in_features, in_features, choice.cpu_isa)
+    ):
+        return reference.binary_linear_int8_act(x, packed, scale, bias, in_features)
+    return cpu.native_binary_linear_int8_act(x, packed, scale, bias, in_features, isa=choice.cpu_isa)
+
+
 def _on_cuda(x, packed, scale, offset, bias, in_features, group_size):
     schema.check_binary(x, packed, scale, offset, bias, in_features, group_size)
     if current_backend().name == "torch" or not triton.triton_available():
@@ -107,13 +122,15 @@ _library = torch.library.Library("hf_binarize", "IMPL")
 
 @functools.cache
 def register() -> None:
-    """Install the native CPU and Triton kernels for ``binary_linear`` (idempotent; loads no library, no triton).
+    """Install the native CPU and Triton kernels for ``binary_linear`` and the native CPU kernel for
+    ``binary_linear_int8_act`` (idempotent; loads no library, no triton).
 
     The CPU kernel goes straight on the dispatcher's CPU key rather than through
     ``binary_linear.register_kernel("cpu")``: the latter wraps it in an output-aliasing check that cost 12 us a
     call on the test machine, as much as the whole kernel for a 1024 x 1024 layer.
     """
     _library.impl("binary_linear", _on_cpu, "CPU")
+    _library.impl("binary_linear_int8_act", _int8_act_on_cpu, "CPU")
     schema.binary_linear.register_kernel("cuda")(_on_cuda)
 
 

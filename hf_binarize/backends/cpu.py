@@ -1,4 +1,4 @@
-"""The native CPU implementation of ``torch.ops.hf_binarize.binary_linear``.
+"""The native CPU implementation of ``torch.ops.hf_binarize.binary_linear`` and ``binary_linear_int8_act``.
 
 The kernels are C (``csrc/``, built by ``pip install``), loaded here with ctypes from ``libhfb_cpu.so`` next to
 this file. Where the library is missing, fails to load or is of another ABI version, a warning is logged once and
@@ -28,6 +28,13 @@ Sums accumulate in float32, as in a dense float32 matmul (and the reference): ou
 ``|x| @ (|scale| + |offset|).T + |bias|`` stays below the float32 maximum (about 3.4e38). Beyond it partial sums
 may overflow to inf or NaN even where the exact product is finite; float64 accumulation would halve the speed
 for inputs no speech model produces.
+
+``binary_linear_int8_act`` (int8 activations, :func:`native_binary_linear_int8_act`) quantizes each activation row
+to int8 and multiplies it by the signs with integer dot products: ``vpdpbusd`` where the CPU has AVX512-VNNI (on
+the ``"avx512"`` instruction set), ``vpmaddubsw``/``vpmaddwd`` on AVX2 (and on AVX-512 without VNNI), plain C on
+``"portable"`` (:func:`int8_kernel` says which runs), the portable one for a few rows only
+(:data:`INT8_REFERENCE_MIN_ROWS`). Its results are bit-identical to the reference's (csrc/hfb.h explains why), on every
+instruction set and thread count.
 """
 
 from __future__ import annotations
@@ -47,7 +54,16 @@ logger = logging.getLogger(__name__)
 
 # Index = the instruction set's number in csrc/hfb.h.
 ISAS = ("portable", "avx2", "avx512")
-_ABI_VERSION = 2
+# Index = the int8 kernel's number in csrc/hfb.h (HFB_INT8_*).
+INT8_KERNELS = ("portable", "avx2", "avx512-vnni")
+# Inputs whose int8 dot products the kernels sum in int32 without overflow (254 * K below 2^31); beyond, the
+# reference runs.
+INT8_MAX_IN_FEATURES = (2**31 - 1) // 254
+# From this many activation rows on, the int8-activation op runs the plain-torch reference (a float32 GEMM of the int8
+# rows by +-1 tiles, exact too) instead of the library's kernel (None: never). The portable kernel's scalar loop
+# lost to it from 4 rows at 1024 x 1024, 4096 x 1024 and 640 x 8193 (one thread, CPU time, AVX-512 Zen 5).
+INT8_REFERENCE_MIN_ROWS = {"portable": 4, "avx2": None, "avx512": None}
+_ABI_VERSION = 3
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _ERRORS = {1: "invalid arguments", 2: "instruction set not supported by this CPU", 3: "out of memory"}
 _LIBRARY_FILE = "libhfb_cpu" + (".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so")
@@ -100,6 +116,8 @@ def _library() -> ctypes.CDLL | None:
     lib.hfb_isa_supported.argtypes = [i32]
     lib.hfb_binary_linear.argtypes = [ptr, i64, i64, ptr, i64, ptr, i32, ptr, i32, i64, ptr, ptr, i32, i32]
     lib.hfb_dequantize.argtypes = [ptr, i64, i64, ptr, i32, ptr, i32, i64, i64, i64, ptr, i32, i32, i32]
+    lib.hfb_int8_kernel.argtypes = [i32]
+    lib.hfb_binary_linear_int8.argtypes = [ptr, i64, i64, ptr, i64, ptr, i32, ptr, ptr, i32, i32]
     return lib
 
 
@@ -137,9 +155,41 @@ def resolve_isa(name: str = "auto") -> str:
     return name
 
 
+def int8_kernel(isa: str = "auto") -> str:
+    """The int8-activation kernel (:data:`INT8_KERNELS`) that instruction set ``isa`` runs on this CPU."""
+    lib = _library()
+    code = ISAS.index(resolve_isa(isa))
+    return INT8_KERNELS[lib.hfb_int8_kernel(code)]
+
+
+def int8_kernel_runs(rows: int, in_features: int, isa: str = "auto") -> bool:
+    """Whether ``binary_linear_int8_act`` of ``rows`` activation rows runs the library's kernel on instruction set
+    ``isa`` (else the reference, which is faster there or the only one that sums long rows exactly)."""
+    if in_features > INT8_MAX_IN_FEATURES:
+        return False
+    threshold = INT8_REFERENCE_MIN_ROWS[resolve_isa(isa)]
+    return threshold is None or rows < threshold
+
+
 def supports(in_features: int, group_size: int) -> bool:
     """Whether the native kernel takes a weight of this shape (else the reference runs)."""
     return in_features > 0 and group_size > 0 and (num_groups(in_features, group_size) == 1 or group_size % 8 == 0)
+
+
+def _native_call(isa: str, num_threads: int | None) -> tuple[ctypes.CDLL, int, int]:
+    """The library, the code of instruction set ``isa`` and the thread count (default: torch's) of a native call."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
+    threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
+    return lib, ISAS.index(resolve_isa(isa)), threads
+
+
+def _as(tensor: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """``tensor`` contiguous in ``dtype``; skipped (no call into torch) when it already is, as it mostly is."""
+    if tensor is None or (tensor.dtype == dtype and tensor.is_contiguous()):
+        return tensor
+    return tensor.to(dtype).contiguous()
 
 
 def _as_scale(tensor: torch.Tensor | None) -> tuple[torch.Tensor | None, int]:
@@ -167,11 +217,7 @@ def native_binary_linear(
     """``binary_linear`` on the native kernel, with an instruction set (:data:`ISAS` or ``"auto"``) and thread
     count of choice (default: torch's). Arguments are those of the op, already checked; needs
     :func:`native_available` and :func:`supports`."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError("the native CPU kernels of hf_binarize are not available")
-    code = ISAS.index(resolve_isa(isa))
-    threads = 1 if _forked else torch.get_num_threads() if num_threads is None else num_threads
+    lib, code, threads = _native_call(isa, num_threads)
     out_features = packed.shape[0]
     per_row = num_groups(in_features, group_size)
     x2d = x.reshape(-1, in_features)
@@ -179,16 +225,10 @@ def native_binary_linear(
     gemm_min_rows = GEMM_MIN_ROWS[ISAS[code]]
     bf16_gemm = (x.dtype == torch.bfloat16 and offset is None and per_row == 1 and m >= BF16_GEMM_MIN_ROWS
                  and has_bf16_units())
-    # Each conversion below is skipped (no call into torch) when the tensor is already as the kernel wants it.
     compute_dtype = torch.bfloat16 if bf16_gemm else torch.float32
-    if x2d.dtype != compute_dtype or not x2d.is_contiguous():
-        x2d = x2d.to(compute_dtype).contiguous()
-    if not packed.is_contiguous():
-        packed = packed.contiguous()
+    x2d, packed, bias = _as(x2d, compute_dtype), _as(packed, torch.uint8), _as(bias, torch.float32)
     scale, scale_code = _as_scale(scale)
     offset, offset_code = _as_scale(offset)
-    if bias is not None and (bias.dtype != torch.float32 or not bias.is_contiguous()):
-        bias = bias.to(torch.float32).contiguous()
     offset_ptr = None if offset is None else offset.data_ptr()
     # dtype given: without it the default dtype (bfloat16, float64...) decides and the kernel writes past the end.
     y = torch.empty(m, out_features, dtype=torch.bfloat16 if bf16_gemm else torch.float32)
@@ -223,6 +263,43 @@ def native_binary_linear(
                 torch.mm(x2d, tile[: stop - start].T, out=y[:, start:stop])
             else:
                 torch.addmm(bias[start:stop], x2d, tile[: stop - start].T, out=y[:, start:stop])
+    if y.dtype != x.dtype:
+        y = y.to(x.dtype)
+    return y.view(*x.shape[:-1], out_features) if x.dim() != 2 else y
+
+
+def native_binary_linear_int8_act(
+    x: torch.Tensor,
+    packed: torch.Tensor,
+    scale: torch.Tensor,
+    bias: torch.Tensor | None,
+    in_features: int,
+    *,
+    isa: str = "auto",
+    num_threads: int | None = None,
+) -> torch.Tensor:
+    """``binary_linear_int8_act`` on the native kernel, with an instruction set (:data:`ISAS` or ``"auto"``) and
+    thread count of choice (default: torch's). Arguments are those of the op, already checked; needs
+    :func:`native_available` and ``in_features <=`` :data:`INT8_MAX_IN_FEATURES` (the op also asks
+    :func:`int8_kernel_runs`)."""
+    lib, code, threads = _native_call(isa, num_threads)
+    out_features = packed.shape[0]
+    x2d = _as(x.reshape(-1, in_features), torch.float32)
+    m = x2d.shape[0]
+    packed, bias = _as(packed, torch.uint8), _as(bias, torch.float32)
+    scale, scale_code = _as_scale(scale)
+    y = torch.empty(m, out_features, dtype=torch.float32)
+    _check_buffers(
+        x2d=(x2d, torch.float32, m * in_features),
+        packed=(packed, torch.uint8, out_features * packed_width(in_features)),
+        scale=(scale, None, out_features),
+        bias=(bias, torch.float32, out_features),
+        y=(y, torch.float32, m * out_features),
+    )
+    _check(lib.hfb_binary_linear_int8(
+        x2d.data_ptr(), m, in_features, packed.data_ptr(), out_features, scale.data_ptr(), scale_code,
+        None if bias is None else bias.data_ptr(), y.data_ptr(), code, threads,
+    ))  # fmt: skip
     if y.dtype != x.dtype:
         y = y.to(x.dtype)
     return y.view(*x.shape[:-1], out_features) if x.dim() != 2 else y

@@ -189,3 +189,11 @@ def seconds_or_none(text: str) -> float | None:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds or 'none', got {text}")
     return value
+
+
+def weight_shape(text: str) -> tuple[int, int]:
+    """``NxK`` (output x input features) as ``(N, K)``."""
+    out_features, sep, in_features = text.lower().partition("x")
+    if not (sep and out_features.isdigit() and in_features.isdigit() and int(out_features) > 0 and int(in_features) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a weight shape: write it as NxK, e.g. 4096x1024")
+    return int(out_features), int(in_features)

@@ -204,16 +204,34 @@ def dequantize(
     return dense
 
 
+ACTIVATIONS = ("float", "int8")
+
+
 @dataclass(frozen=True)
 class BinaryFormat:
-    """1-bit signs packed 8 per byte (``sign-lsb-v1``) with a scale per output channel or group."""
+    """1-bit signs packed 8 per byte (``sign-lsb-v1``) with a scale per output channel or group.
+
+    ``activations="int8"`` changes how :meth:`linear` multiplies, not what is stored: each input row is quantized to
+    int8 with its own scale and multiplied by the signs with integer dot products
+    (``torch.ops.hf_binarize.binary_linear_int8_act``), which needs one scale per output channel and no offset.
+    """
 
     group_size: int | None = None
     centred: bool = False
     scale_dtype: torch.dtype = torch.float16
+    activations: str = "float"
 
     method = "binary"
     name = PACKING_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.activations not in ACTIVATIONS:
+            raise ValueError(f"activations must be one of {list(ACTIVATIONS)}, got {self.activations!r}")
+        if self.activations == "int8" and (self.group_size is not None or self.centred):
+            raise ValueError(
+                "activations='int8' needs one scale per output channel and no offset: set group_size=None and "
+                "centred=False, or keep activations='float'"
+            )
 
     def group_for(self, in_features: int) -> int:
         return in_features if self.group_size is None else self.group_size
@@ -244,6 +262,8 @@ class BinaryFormat:
         return fake_binarize(weight, self.group_size, self.centred, self.scale_dtype, scale)
 
     def linear(self, x: torch.Tensor, tensors: dict[str, torch.Tensor], in_features: int, bias) -> torch.Tensor:
+        if self.activations == "int8":
+            return torch.ops.hf_binarize.binary_linear_int8_act(x, tensors[""], tensors["_scale"], bias, in_features)
         return torch.ops.hf_binarize.binary_linear(
             x, tensors[""], tensors["_scale"], tensors.get("_offset"), bias, in_features, self.group_for(in_features)
         )

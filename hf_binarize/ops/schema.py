@@ -5,8 +5,13 @@
     (see :mod:`hf_binarize.packing`).
 ``torch.ops.hf_binarize.int8_linear(x, weight, scale, bias)``
     ``x @ (weight * scale).T + bias`` for an int8 weight with one scale per output channel.
+``torch.ops.hf_binarize.binary_linear_int8_act(x, packed, scale, bias, in_features)``
+    ``binary_linear`` with int8 activations, for a packed weight with one scale per output channel and no offset:
+    each row of ``x`` is quantized to int8 with its own scale (``max |x| / 127``) and multiplied by the signs with
+    integer dot products (:func:`hf_binarize.ops.reference.binary_linear_int8_act` defines it exactly). Its backward
+    passes the gradient straight through the quantization: it is ``binary_linear``'s.
 
-Both take ``x`` of any shape ``[..., K]`` in float32, bfloat16 or float16 and return ``[..., N]`` in the
+All take ``x`` of any shape ``[..., K]`` in float32, bfloat16 or float16 and return ``[..., N]`` in the
 same dtype. Each has a fake implementation (so ``torch.compile`` and ``torch.export`` trace through it)
 and a backward rule for ``x`` and ``bias``; the packed weights get no gradient.
 
@@ -67,6 +72,13 @@ def check_binary(
             raise ValueError(f"{name} must be a float tensor of shape {expected}, got {tensor.dtype} {tuple(tensor.shape)}")
         if tensor.device != x.device:
             raise ValueError(f"input is on {x.device} but the layer's {name} is on {tensor.device}; move the model or the input")
+
+
+def check_binary_int8_act(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None,
+                          in_features: int) -> None:
+    if in_features < 1:
+        raise ValueError(f"int8 activations need at least one input feature, got in_features={in_features}")
+    check_binary(x, packed, scale, None, bias, in_features, in_features)
 
 
 def check_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -153,3 +165,36 @@ def _int8_backward(ctx, grad):
 
 
 int8_linear.register_autograd(_int8_backward, setup_context=_int8_setup)
+
+
+@torch.library.custom_op("hf_binarize::binary_linear_int8_act", mutates_args=())
+def binary_linear_int8_act(
+    x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, in_features: int
+) -> torch.Tensor:
+    """``binary_linear`` with per-row int8 activations and integer dot products (see the module docstring)."""
+    check_binary_int8_act(x, packed, scale, bias, in_features)
+    return reference.binary_linear_int8_act(x, packed, scale, bias, in_features)
+
+
+@binary_linear_int8_act.register_fake
+def _(x, packed, scale, bias, in_features):
+    check_binary_int8_act(x, packed, scale, bias, in_features)
+    return x.new_empty(*x.shape[:-1], packed.shape[0])
+
+
+def _int8_act_setup(ctx, inputs, output):
+    _x, packed, scale, bias, in_features = inputs
+    ctx.save_for_backward(packed, scale, bias)
+    ctx.in_features = in_features
+
+
+def _int8_act_backward(ctx, grad):
+    packed, scale, bias = ctx.saved_tensors
+    grad_x = None
+    if ctx.needs_input_grad[0]:
+        rows = reference.binary_rows(packed, scale, None, ctx.in_features, ctx.in_features, grad.dtype)
+        grad_x = reference.tiled_input_grad(grad, ctx.in_features, rows)
+    return grad_x, None, None, _bias_grad(grad, bias), None
+
+
+binary_linear_int8_act.register_autograd(_int8_act_backward, setup_context=_int8_act_setup)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ALL_KINDS, BLANK, SPEECH_KINDS, audio_batch, build_model
+from int8_activations_reference import int8_act_linear
 from reference import dense_weight, reference_model
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -229,6 +230,38 @@ def encoder_and_logits(model: nn.Module, kind: str) -> tuple[torch.Tensor, ...]:
             return encoded, model(**audio_batch()).logits
         labels = torch.tensor([[BLANK, 1, 2, 3], [BLANK, 4, 5, 6]])
         return encoded, model(**audio_batch(), decoder_input_ids=labels).logits
+
+
+def test_int8_activations_are_saved_with_the_model_and_used_after_reload(float_folder, tmp_path):
+    model = load("rnnt", float_folder("rnnt"), quantization_config=BinaryQuantizationConfig(activations="int8"))
+    binary = {name: m for name, m in model.named_modules() if isinstance(m, PackedModule) and m.fmt.method == "binary"}
+    assert binary and all(m.fmt.activations == "int8" for m in binary.values())
+    # Every binary Linear, on what it sees inside the model, computes the int8-activation definition.
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen.setdefault(name, (args[0], out))
+
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in binary.items() if type(m) is PackedLinear]
+    with torch.no_grad():
+        model.get_audio_features(**audio_batch())
+    for hook in hooks:
+        hook.remove()
+    assert seen
+    for name, (x, out) in seen.items():
+        m = binary[name]
+        torch.testing.assert_close(out, int8_act_linear(x, m.weight, m.weight_scale, m.bias, m.in_features), rtol=0,
+                                   atol=0, msg=name)
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["quantization_config"]["activations"] == "int8"
+    reloaded = load("rnnt", tmp_path)
+    assert reloaded.config.quantization_config.activations == "int8"
+    assert all(m.fmt.activations == "int8" for m in reloaded.modules() if isinstance(m, PackedModule)
+               and m.fmt.method == "binary")
+    assert torch.equal(generate(model, "rnnt"), generate(reloaded, "rnnt"))
 
 
 def test_packed_checkpoint_stores_no_float_weight_matrix(packed, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from int8_activations_reference import assert_within_bound, int8_act_linear
 from torch import nn
 
 from hf_binarize import BinaryFormat, BinaryQuantizationConfig, Int8Format, quantize_model
@@ -238,6 +239,25 @@ def test_linear_state_dict_round_trip():
     assert torch.equal(fresh(x), packed(x))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_linear_with_int8_activations(dtype):
+    # The same stored weights as with float activations; every product is the int8-activation definition's.
+    float_linear = make_linear(130, 33, True, seed=17)
+    packed = pack(float_linear, activations="int8")
+    plain = pack(float_linear)
+    assert packed.fmt.activations == "int8" and plain.fmt.activations == "float"
+    assert packed.state_dict().keys() == plain.state_dict().keys()
+    assert all(torch.equal(packed.state_dict()[key], plain.state_dict()[key]) for key in plain.state_dict())
+    for x in (torch.randn(130), torch.randn(2, 5, 130), torch.randn(130, 4).T):
+        x = x.to(dtype)
+        y = packed(x)
+        assert y.dtype == dtype
+        torch.testing.assert_close(y, int8_act_linear(x, packed.weight, packed.weight_scale, packed.bias, 130),
+                                   rtol=0, atol=0)
+        assert_within_bound(y, x, packed.weight, packed.weight_scale, packed.bias, 130)
+    assert_no_dense_copy(packed)
+
+
 def test_linear_errors():
     packed = pack(make_linear(16, 4, True, seed=9))
     with pytest.raises(ValueError, match="16 input features"):
@@ -336,6 +356,18 @@ def test_conv1d_dequantize(cls, bias):
         assert dense.bias is None
     x = torch.randn(2, 12, 4)
     torch.testing.assert_close(dense(x), packed(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv1d_with_int8_activations(channels_last):
+    # Each time step's channel vector is one row of the int8 product.
+    float_conv = make_conv(20, 11, True, seed=17)
+    packed = PackedConv1d(20, 11, True, BinaryFormat(activations="int8"), channels_last=channels_last)
+    packed.fill_from(float_conv)
+    x = torch.randn(3, 7, 20) if channels_last else torch.randn(3, 20, 7)
+    rows = x if channels_last else x.transpose(1, 2)
+    expected = int8_act_linear(rows, packed.weight, packed.weight_scale, packed.bias, 20)
+    torch.testing.assert_close(packed(x), expected if channels_last else expected.transpose(1, 2), rtol=0, atol=0)
 
 
 def test_conv1d_packs_the_float_weights():

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from int8_activations_reference import int8_act_linear
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -247,6 +248,34 @@ def test_lstm_low_precision_inputs(dtype, with_state):
     hx = tuple(t.to(dtype) for t in random_state(float_lstm, BATCH, seed=15)) if with_state else None
     actual, expected = run_both(packed, ref, x, hx)
     assert_lstm_outputs(actual, expected, dtype)
+
+
+def test_lstm_with_int8_activations():
+    # The LSTM equations with every gate product (input and recurrent, each step) quantizing its input rows to int8:
+    # the numpy replica of the int8 product (tests/int8_activations_reference.py) inside a plain loop.
+    float_lstm = make_lstm(2, False, False, seed=18)
+    packed = pack(float_lstm, activations="int8")
+    x = random_input(float_lstm, seed=19)
+    h0, c0 = random_state(float_lstm, BATCH, seed=20)
+    out, (h_n, c_n) = packed(x, (h0, c0))
+
+    def product(inputs, name, bias_name):
+        return int8_act_linear(inputs, getattr(packed, name), getattr(packed, name + "_scale"),
+                               getattr(packed, bias_name), inputs.shape[-1])
+
+    layer_input = x
+    for layer in range(2):
+        gates_in = product(layer_input, f"weight_ih_l{layer}", f"bias_ih_l{layer}")
+        h, c, steps = h0[layer], c0[layer], []
+        for t in range(STEPS):
+            i, f, g, o = (gates_in[t] + product(h, f"weight_hh_l{layer}", f"bias_hh_l{layer}")).chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            steps.append(h)
+        layer_input = torch.stack(steps)
+        torch.testing.assert_close(h_n[layer], h, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(c_n[layer], c, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out, layer_input, rtol=1e-6, atol=1e-6)
 
 
 def test_lstm_compute_dtype():
