@@ -35,12 +35,10 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import platform
 import statistics
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +46,7 @@ from torch import nn
 
 from ..backends import cpu, current_backend, use_backend
 from ..formats.binary import binarize
+from .machine import describe_cpu
 
 SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024), (4096, 4096), (640, 8193))
 ROWS = (1, 8, 64, 256, 1024)
@@ -55,8 +54,6 @@ THREADS = (1, 2)
 # The paths the thread-scaling table compares, by their column in the main table.
 SCALING = {"dense_f32_ms": "dense f32", "dense_bf16_ms": "dense bf16", "dynamic_int8_ms": "dyn i8",
            "op_f32_ms": "op f32", "op_bf16_ms": "op bf16", "op_int8_act_ms": "op i8a"}
-# CPU flags worth recording beside the numbers: the vector and matrix units the kernels and torch's GEMMs use.
-_FLAG_PREFIXES = ("avx2", "avx512", "avx_vnni", "amx", "fma", "f16c")
 
 
 # Bytes of copies of each weight that the calls cycle through unless --warm: more than the last-level cache of
@@ -139,18 +136,6 @@ def measure(n: int, k: int, m: int, budget_s: float, min_repeats: int, warm: boo
     return row
 
 
-def cpu_description() -> dict:
-    """The CPU model and its vector flags (from /proc/cpuinfo where there is one), to record beside timings."""
-    info = {"cpu": platform.processor() or platform.machine()}
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().splitlines() if ":" in line)
-        fields = {key.strip(): value.strip() for key, value in fields.items()}
-        info["cpu"] = fields.get("model name", info["cpu"])
-        info["flags"] = " ".join(sorted(f for f in fields.get("flags", "").split() if f.startswith(_FLAG_PREFIXES)))
-    return info
-
-
 def run(*, quick: bool = False, threads: Sequence[int] | None = None, rows: Sequence[int] | None = None,
         shapes: Sequence[tuple[int, int]] | None = None, warm: bool = False, json_path: str | None = None,
         isa: str = "auto", clock: str = "wall") -> list[dict]:
@@ -175,7 +160,7 @@ def _run(quick: bool, threads: Sequence[int], rows: Sequence[int] | None, shapes
     previous_threads = torch.get_num_threads()
     isa = cpu.resolve_isa(current_backend().cpu_isa)
     machine = {
-        **cpu_description(),
+        "cpu": describe_cpu(),
         "torch": torch.__version__,
         "backend": current_backend().name,
         "isa": isa,
