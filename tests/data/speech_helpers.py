@@ -91,3 +91,4 @@ def make_audiofolder(root, rows):
             make(root / name)
             metadata.write(f'{name},"{text}"\n')
     return root
+
