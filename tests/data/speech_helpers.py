@@ -91,4 +91,3 @@ def make_audiofolder(root, rows):
             make(root / name)
             metadata.write(f'{name},"{text}"\n')
     return root
-
