@@ -157,7 +157,7 @@ def _results_section(rows: dict[str, dict], base: dict[str, dict], baseline: str
 
 def _scored_on(result: dict) -> str:
     """The data behind one result, e.g. ``dataset `corpus`, split `test`: 219 utterances, 0.15 hours of audio;
-    transcripts normalised with `basic` (lower case, punctuation dropped)``, and the reference words the model's
+    transcripts normalised with `basic` (lower case, punctuation dropped)``, and the transcript words the model's
     vocabulary cannot write."""
     config = f" (config `{result['dataset_config']}`)" if result.get("dataset_config") else ""
     hours = result["speed"]["audio_seconds"] / 3600
@@ -169,9 +169,9 @@ def _scored_on(result: dict) -> str:
     unknown = result.get("unknown_labels") or {}
     if unknown.get("words"):
         examples = ", ".join(f"`{word}`" for word in unknown.get("examples", []))
-        text += (f"; {unknown['words']:,} of {unknown['total_words']:,} reference words hold a character the "
-                 f"model's vocabulary lacks (an `<unk>` label), so it cannot write them"
-                 + (f": {examples}" if examples else ""))
+        text += (f"; {unknown['words']:,} of {unknown['total_words']:,} words of the transcripts hold a character "
+                 f"the model's vocabulary lacks (an `<unk>` label), so it cannot write them"
+                 + (f", e.g. {examples}" if examples else ""))
     return text
 
 

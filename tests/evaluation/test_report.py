@@ -102,5 +102,5 @@ def test_words_the_vocabulary_cannot_write_are_counted(repo, processor, tmp_path
     card = str(model_card(load_results([str(path)]), "oracle", "oracle"))
     assert (f"dataset `{repo}` (config `fr`), split `test`: 3 utterances" in card
             and "transcripts normalised with `none` (as written: case and punctuation count)" in card
-            and "4 of 11 reference words hold a character the model's vocabulary lacks" in card
-            and "`café,`, `plaît.`, `Où`, `Très`" in card)
+            and "4 of 11 words of the transcripts hold a character the model's vocabulary lacks" in card
+            and "cannot write them, e.g. `café,`, `plaît.`, `Où`, `Très`" in card)
