@@ -50,4 +50,5 @@ done
     --dataset "$CORPUS" --splits test test_unseen --threads 1 --out "$RESULTS"
 
 hf-binarize card --results "$RESULTS"/*.json --out-dir model_cards --baseline float --how-made model_cards/how_made.md \
+    --license apache-2.0 \
     --no-card hqq-1bit-g64 quanto-int4 quanto-int8

@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
         model = AutoModelForRNNT.from_pretrained(checkpoint)
     teacher = AutoModelForRNNT.from_pretrained(args.model) if args.distill_weight > 0 else None
 
-    train = prepare_split(args.data, args.train_split, processor, limit=args.train_limit, **columns)
+    train = prepare_split(args.data, args.train_split, processor, limit=args.train_limit,
+                          max_unknown_share=args.max_unknown_words, **columns)
     evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
                   if args.eval_split else None)
 

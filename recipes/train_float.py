@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
     logger.info("ParakeetForRNNT with %.2f M parameters, vocabulary of %d", model.num_parameters() / 1e6,
                 model.config.vocab_size)
 
-    train = prepare_split(raw_train, args.train_split, processor, **columns)
+    train = prepare_split(raw_train, args.train_split, processor, max_unknown_share=args.max_unknown_words,
+                          **columns)
     evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
                   if args.eval_split else None)
     labels_over_frames(model, train["length"], [len(labels) for labels in train["labels"]])

@@ -17,6 +17,8 @@ def result(variant: str, split: str, wer: float, folder_bytes: int, decode_secon
     weight_bytes = folder_bytes - 20_000
     return {
         "variant": variant, "model": f"runs/{variant}", "dataset": "corpus", "split": split, "utterances": 200,
+        "synthetic_corpus": True, "normalizer": "basic",
+        "unknown_labels": {"tokens": 0, "words": 0, "total_words": words, "examples": []},
         "wer": wer, "cer": wer / 2.5, "word_errors": round(wer * words), "words": words,
         "size": {"params": params, "weight_bytes": weight_bytes, "folder_bytes": folder_bytes,
                  "bits_per_param": 8 * weight_bytes / params, "compression_vs_fp32": 4 * params / weight_bytes,

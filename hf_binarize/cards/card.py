@@ -12,6 +12,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import write_atomically
 from .plot import plot_png
+from .provenance import Licence, base_models, find_language, find_licence, on_synthetic_corpus
 from .results import data_differences, fmt, index_results, size_mb, split_names
 from .table import relative_cell, summary_table
 
@@ -20,27 +21,44 @@ TAGS = ["hf-binarize", "binarization", "1-bit", "rnnt", "speech"]
 # Variant and split names become file and folder names.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
-_LIMITATIONS = (
-    "The evaluation data is synthetic: English sentences (dictionary glosses and examples, fortunes, the Harvard "
-    "lists) spoken by speech synthesisers (espeak-ng and flite voices) with simulated rooms, noise and channels. "
-    "The absolute WER says nothing about accuracy on real speech; only the differences "
-    "between variants scored on the same split mean something, and those may not transfer to real speech either. "
+_SYNTHETIC_DATA = (
+    "The evaluation data is synthetic (hf-binarize's corpus): English sentences (dictionary glosses and examples, "
+    "fortunes, the Harvard lists) spoken by speech synthesisers (espeak-ng and flite voices) with simulated rooms, "
+    "noise and channels. The absolute WER says nothing about accuracy on real speech; only the differences "
+    "between variants scored on the same split mean something, and those may not transfer to real speech either."
+)
+_OTHER_DATA = (
+    "The WERs hold for the data described above, normalised as stated; other speakers, recording conditions, "
+    "domains or normalisers give other numbers, and the differences between variants may not carry over."
+)
+_SPEEDS = (
     "Speeds are real-time factors (decode seconds per second of audio) measured on the machine that ran the "
     "evaluation, with the thread count given beside them; they are not comparable across machines."
 )
+# What each scoring normaliser (hf_binarize.data.text.SCORING_NORMALIZERS) does, in a few words.
+_NORMALIZERS = {"basic": "lower case, punctuation dropped",
+                "whisper": "OpenAI Whisper's English normaliser: contractions expanded, numbers as digits",
+                "none": "as written: case and punctuation count"}
+
+
+def _limitations(results: Sequence[dict]) -> str:
+    data = _SYNTHETIC_DATA if any(on_synthetic_corpus(r) for r in results) else _OTHER_DATA
+    return f"{data} {_SPEEDS}"
 
 
 def model_card(results: Sequence[dict], variant: str, baseline: str = "float", *, repo_id: str | None = None,
                base_model: str | None = None, dataset_name: str | None = None,
-               plot_file: str | Sequence[str] | None = None) -> ModelCard:
+               plot_file: str | Sequence[str] | None = None, license: Licence | str | None = None,
+               language: Sequence[str] = ()) -> ModelCard:
     """The Hugging Face model card of ``variant``: metadata with a ``model-index`` (WER and CER in %, one entry per
-    split) and a body with its accuracy, size and speed against ``baseline``, the command behind every number, how
-    to load it, the comparison of all variants and the limitations of the data.
+    split) and a body with its accuracy, size and speed against ``baseline``, the data it was scored on, the
+    command behind every number, how to load it, the comparison of all variants and the limitations of the data.
 
     ``repo_id`` names the model in the card (and in the loading example); ``base_model`` (a Hub id) is recorded as
     the model this variant was quantized from (not on the baseline's own card); ``dataset_name`` replaces the
     dataset folder of the JSON files in the metadata; ``plot_file`` is the path, relative to the card, of one plot
-    or several to embed.
+    or several to embed; ``license`` and ``language`` go into the metadata as given (none when not given:
+    :func:`write_cards` finds them).
     """
     table = index_results(results, baseline)
     if variant not in table:
@@ -62,7 +80,10 @@ def model_card(results: Sequence[dict], variant: str, baseline: str = "float", *
     extra = {}
     if base_model and not is_baseline:
         extra = {"base_model": base_model, "base_model_relation": "quantized"}
-    data = ModelCardData(model_name=name, language="en", library_name="transformers", license="apache-2.0",
+    if isinstance(license, str):
+        license = Licence(license)
+    extra.update(license.metadata() if license else {})
+    data = ModelCardData(model_name=name, language=list(language) or None, library_name="transformers",
                          pipeline_tag="automatic-speech-recognition", tags=list(TAGS), eval_results=eval_results,
                          **extra)
 
@@ -77,7 +98,7 @@ def model_card(results: Sequence[dict], variant: str, baseline: str = "float", *
             _same_data_note(results, baseline), "",
             summary_table(results, baseline), "",
             *[f"![Size vs WER]({p})" for p in plots], *([""] if plots else []),
-            "## Limitations", "", _LIMITATIONS, ""]
+            "## Limitations", "", _limitations(list(rows.values())), ""]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
@@ -111,7 +132,8 @@ def _what_it_is(variant: str, baseline: str, size: dict, base_model: str | None)
 
 def _results_section(rows: dict[str, dict], base: dict[str, dict], baseline: str, is_baseline: bool) -> list[str]:
     lines = ["## Results", "",
-             "WER is word errors (substitutions, deletions and insertions) over reference words.", ""]
+             "WER is word errors (substitutions, deletions and insertions) over reference words, both sides "
+             "normalised as said below the table.", ""]
     head = ["split", "utterances", "WER", "word errors / words", "CER"]
     if not is_baseline:
         head += [f"WER of {baseline}", f"relative change vs {baseline}"]
@@ -125,11 +147,32 @@ def _results_section(rows: dict[str, dict], base: dict[str, dict], baseline: str
             else:
                 cells += [f"not evaluated on {split}", "n/a"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Scored on:", "", *[f"* {split}: {_scored_on(r)}" for split, r in rows.items()]]
     # Evaluations before hf-binarize recorded its skips have no "skipped": nothing can be said of them.
     left_out = [f"* {split}: {_left_out(r)}" for split, r in rows.items() if r.get("skipped")]
     if left_out:
         lines += ["", "Utterances of the split left out of these scores:", "", *left_out]
     return lines
+
+
+def _scored_on(result: dict) -> str:
+    """The data behind one result, e.g. ``dataset `corpus`, split `test`: 219 utterances, 0.15 hours of audio;
+    transcripts normalised with `basic` (lower case, punctuation dropped)``, and the transcript words the model's
+    vocabulary cannot write."""
+    config = f" (config `{result['dataset_config']}`)" if result.get("dataset_config") else ""
+    hours = result["speed"]["audio_seconds"] / 3600
+    # Evaluations before the normaliser was selectable all used the basic one.
+    normalizer = result.get("normalizer", "basic")
+    how = f" ({_NORMALIZERS[normalizer]})" if normalizer in _NORMALIZERS else ""
+    text = (f"dataset `{result['dataset']}`{config}, split `{result['split']}`: {result['utterances']:,} utterances, "
+            f"{fmt(hours, 2)} hours of audio; transcripts normalised with `{normalizer}`{how}")
+    unknown = result.get("unknown_labels") or {}
+    if unknown.get("words"):
+        examples = ", ".join(f"`{word}`" for word in unknown.get("examples", []))
+        text += (f"; {unknown['words']:,} of {unknown['total_words']:,} words of the transcripts hold a character "
+                 f"the model's vocabulary lacks (an `<unk>` label), so it cannot write them"
+                 + (f", e.g. {examples}" if examples else ""))
+    return text
 
 
 def _left_out(result: dict) -> str:
@@ -194,7 +237,8 @@ def _usage_section(name: str, is_baseline: bool) -> list[str]:
 def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: str = "float", *,
                 repo_prefix: str | None = None, base_model: str | None = None,
                 dataset_name: str | None = None, how_made: str | None = None,
-                no_card: Sequence[str] = (), allow_mixed_data: bool = False) -> list[Path]:
+                no_card: Sequence[str] = (), allow_mixed_data: bool = False, license: str | None = None,
+                language: Sequence[str] = ()) -> list[Path]:
     """Write ``out_dir/<variant>/README.md`` for every variant (with the plots beside it),
     ``out_dir/size_vs_wer_<split>.png`` for every split and ``out_dir/README.md``; returns the paths written.
 
@@ -205,12 +249,24 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     their row in the summary but no card. Results of one split scored on different data (dataset, utterance or
     word counts) raise ``ValueError`` naming them, unless ``allow_mixed_data``: then every card says so. Every file is written to a temporary file first and renamed, so a reader never sees
     half a file.
+
+    The cards' licence is ``license``, else the base model's: the card metadata (``license:``) or ``config.json``
+    of the folder (or cached Hub repository) the baseline was scored from, or of ``base_model``; without one,
+    ``ValueError`` asks for ``--license``. Their ``language`` is the given one, else the base model card's, else
+    the dataset card's (see :mod:`hf_binarize.cards.provenance`), else none.
     """
     table = index_results(results, baseline)
     differences = data_differences(results)
     if differences and not allow_mixed_data:
         raise ValueError("the variants were scored on different data, so their WERs do not compare ("
                          + "; ".join(differences) + "): score them on the same split, or pass --allow-mixed-data")
+    models = base_models(results, baseline, base_model)
+    licence = Licence(license) if license else find_licence(models)
+    if licence is None:
+        raise ValueError(f"the models' licence is unknown: no model card (README.md) or config.json of "
+                         f"{', '.join(models)} states one; pass --license with the base model's licence (e.g. "
+                         "apache-2.0, cc-by-4.0)")
+    languages = list(language) or find_language(results, models)
     made = [] if how_made is None else ["## How these models were made", "", how_made.strip(), ""]
     splits = split_names(results)
     for kind, name in [("variant", v) for v in table] + [("split", s) for s in splits]:
@@ -234,7 +290,7 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     for variant, rows in ((v, r) for v, r in table.items() if v not in no_card):
         card = model_card(results, variant, baseline, repo_id=repo(variant),
                           base_model=base_model or repo(baseline), dataset_name=dataset_name,
-                          plot_file=[plot_names[s] for s in rows])
+                          plot_file=[plot_names[s] for s in rows], license=licence, language=languages)
         for split in rows:
             written.append(write_atomically(out / variant / plot_names[split], plots[split]))
         text = "\n".join([str(card).rstrip(), "", *made])
@@ -249,6 +305,6 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     for variant, rows in table.items():
         for split, r in rows.items():
             summary += [f"`{variant}` on {split}:", "", "```bash", r["command"], "```", ""]
-    summary += ["## Limitations", "", _LIMITATIONS, ""]
+    summary += ["## Limitations", "", _limitations(results), ""]
     written.append(write_atomically(out / "README.md", "\n".join(summary).encode("utf-8")))
     return written

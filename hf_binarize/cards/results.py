@@ -95,17 +95,18 @@ def index_results(results: Sequence[dict], baseline: str | None = None) -> dict[
 
 
 def data_differences(results: Sequence[dict]) -> list[str]:
-    """One line per split whose variants were not scored on the same data: another dataset, or another count of
-    utterances or reference words (what a different config, slice, duration limit or normaliser changes)."""
+    """One line per split whose variants were not scored on the same data: another dataset, another count of
+    utterances or reference words (what a different config, slice or duration limit changes), or another scoring
+    normaliser (records from before it was recorded were all scored with ``basic``)."""
     lines = []
     for split in split_names(results):
         scored = {r["variant"]: (Path(str(r["dataset"])).name + (f" ({r['dataset_config']})"
                                                                   if r.get("dataset_config") else ""),
-                                 r["utterances"], r["words"])
+                                 r["utterances"], r["words"], r.get("normalizer", "basic"))
                   for r in results if r["split"] == split}
         if len(set(scored.values())) > 1:
-            described = "; ".join(f"{variant}: {name}, {utterances} utterances, {words} words"
-                                  for variant, (name, utterances, words) in scored.items())
+            described = "; ".join(f"{variant}: {name}, {utterances} utterances, {words} words, {normalizer} "
+                                  "normaliser" for variant, (name, utterances, words, normalizer) in scored.items())
             lines.append(f"split {split!r}: {described}")
     return lines
 

@@ -25,6 +25,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="a Markdown file (the training commands, say) included in the summary and every card")
     parser.add_argument("--no-card", nargs="+", default=[], metavar="VARIANT",
                         help="variants listed in the summary without a card of their own (peers with no folder)")
+    parser.add_argument("--license", help="licence identifier for the card metadata, e.g. apache-2.0 (default: the "
+                                          "base model's, from its card or config; required when it states none)")
+    parser.add_argument("--language", nargs="+", metavar="CODE",
+                        help="language codes for the card metadata, e.g. en (default: the base model card's, else "
+                             "the dataset card's)")
     parser.add_argument("--allow-mixed-data", action="store_true",
                         help="write the cards although the variants of a split were scored on different data (the "
                              "cards then say so); by default that is refused")
@@ -37,5 +42,6 @@ def run(args: argparse.Namespace) -> None:
     how_made = None if args.how_made is None else args.how_made.read_text(encoding="utf-8")
     for path in cards.write_cards(results, args.out_dir, args.baseline, repo_prefix=args.repo_prefix,
                                   base_model=args.base_model, dataset_name=args.dataset_name, how_made=how_made,
-                                  no_card=args.no_card, allow_mixed_data=args.allow_mixed_data):
+                                  no_card=args.no_card, allow_mixed_data=args.allow_mixed_data,
+                                  license=args.license, language=args.language or ()):
         print(path)

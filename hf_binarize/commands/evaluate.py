@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.text import SCORING_NORMALIZERS
 from ..evaluation import evaluate_model
 from .checkpoint import transducer_config
 from .console import setup_logging
@@ -16,7 +17,12 @@ decode speed: the real-time factor, wall seconds of the whole transcription divi
 prepared audio: feature frames times the feature extractor's hop, i.e. each utterance rounded down to a whole hop,
 10 ms for Parakeet). Utterances longer than --max-duration and those that cannot be used (unreadable or silent
 audio, empty transcript) are skipped, counted in the summary, the JSON record and the log; with none left, the
-command fails."""
+command fails.
+
+References and hypotheses are compared after a normaliser (--normalizer): basic (lower case, punctuation
+dropped: hf-binarize's own models write that), whisper (OpenAI Whisper's English normaliser, as most published
+English WERs: contractions expanded, numbers as digits) or none (as written: case and punctuation count). Reference
+words holding a character the model's vocabulary lacks (it cannot write them: <unk> labels) are counted too."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +30,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                  description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="checkpoint folder with its processor, or a Hub id")
     add_scoring_arguments(parser, split="test")
+    parser.add_argument("--normalizer", choices=list(SCORING_NORMALIZERS), default="basic",
+                        help="how references and hypotheses are normalised before scoring (default %(default)s)")
     parser.add_argument("--variant", help="the model's name in the results (default: the model folder's name)")
     parser.add_argument("--samples", type=non_negative_int, default=3,
                         help="reference/hypothesis pairs to print (default %(default)s)")
@@ -37,7 +45,7 @@ def run(args: argparse.Namespace) -> None:
     result = evaluate_model(args.model, args.dataset, split=args.split, audio_column=args.audio_column,
                             text_column=args.text_column, limit=args.limit, batch_size=args.batch_size,
                             threads=args.threads, variant=args.variant, max_duration=args.max_duration,
-                            progress=True, dataset_config=args.dataset_config)
+                            progress=True, dataset_config=args.dataset_config, normalizer=args.normalizer)
     print(result)
     if args.samples > 0:
         print(result.transcripts.samples(args.samples))

@@ -93,6 +93,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--train-limit", type=int, help="use only the first N training utterances")
     group.add_argument("--eval-limit", type=int, default=200,
                        help="evaluate on the first N utterances of the eval split (default %(default)s)")
+    group.add_argument("--max-unknown-words", type=share, default=0.01, metavar="SHARE",
+                       help="refuse to train when a larger share of the training transcripts' words hold a character "
+                            "the model's vocabulary lacks (an <unk> label) (default %(default)s, i.e. 1%%)")
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, max_steps: int, lr: float,
@@ -178,6 +181,14 @@ def non_negative_seconds(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be zero or a positive number of seconds, got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    """A fraction from 0 to 1."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1 (0.01 is 1%), got {text}")
     return value
 
 

@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> None:
                            "binarizes a float model, pass the float checkpoint it was made from")
     base = BinaryQuantizationConfig(**scale_options(args))
     processor = AutoProcessor.from_pretrained(args.model)
-    examples, skipped = prepare_examples(processor, args.dataset, split=args.split, audio_column=args.audio_column,
-                                         text_column=args.text_column, limit=args.limit,
-                                         max_duration=args.max_duration, dataset_config=args.dataset_config)
+    examples, preparer = prepare_examples(processor, args.dataset, split=args.split, audio_column=args.audio_column,
+                                          text_column=args.text_column, limit=args.limit,
+                                          max_duration=args.max_duration, dataset_config=args.dataset_config)
+    skipped = preparer.skipped
     if skipped:
         print(f"skipped {sum(skipped.values()):,} utterances of {args.split}: "
               f"{', '.join(f'{reason}={count}' for reason, count in sorted(skipped.items()))}", file=sys.stderr)

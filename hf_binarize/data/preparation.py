@@ -11,12 +11,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .audio import AudioDecodeError, check_audio, load_audio, resample
-from .text import normalize_transcript
+from .vocabulary import UnknownLabels, count_unknown, label_normalizer, vocabulary_characters
 
 if TYPE_CHECKING:
     import datasets
 
 logger = logging.getLogger(__name__)
+
+# Per-row counts prepare() sums and drops: labels that are <unk>, the label words holding one, all label words,
+# and why a row is skipped ("" when kept).
+_COUNT_COLUMNS = ("unknown_labels", "unknown_words", "label_words", "skip_reason")
 
 SkipReason = Literal["unreadable_audio", "empty_audio", "non_finite_audio", "too_short", "too_long",
                      "silent_audio", "no_tokens"]
@@ -41,14 +45,17 @@ class SpeechPreparer:
     """Turns raw examples (audio cell + transcript) into model inputs, skipping the ones unfit for training.
 
     Per example: decode with soundfile, mix to mono, check (see :func:`hf_binarize.data.audio.check_audio`),
-    resample to ``feature_extractor.sampling_rate``, normalise the transcript with ``normalizer`` (``None`` keeps it
-    as is, for cased and punctuated vocabularies), tokenize without special tokens, extract features. The output
-    row has ``input_features`` (frames x features, padding frames trimmed), ``labels`` (token ids), ``length``
-    (frames, for length grouping), ``text`` (the normalised transcript, for scoring) and the ``keep_columns``.
+    resample to ``feature_extractor.sampling_rate``, normalise the transcript into the form the labels take with
+    ``normalizer`` (default: the one the tokenizer's vocabulary calls for,
+    :func:`hf_binarize.data.vocabulary.label_normalizer`), tokenize without special tokens, extract features. The
+    output row has ``input_features`` (frames x features, padding frames trimmed), ``labels`` (token ids),
+    ``length`` (frames, for length grouping), ``text`` (the transcript as the dataset has it: the reference that
+    scoring normalises its own way) and the ``keep_columns``.
 
     Unfit examples are skipped and counted by :data:`SkipReason` into :attr:`skipped`, with one log line per
     :meth:`prepare`; with ``strict=True`` the first one raises :class:`BadExampleError`
-    naming its index and reason. Errors of the feature extractor or tokenizer are not caught: they are
+    naming its index and reason. Label words the vocabulary cannot write (``<unk>`` labels) are counted into
+    :attr:`unknown` and logged. Errors of the feature extractor or tokenizer are not caught: they are
     configuration errors that show on the first example, not mid-epoch.
 
     The feature extractor must return time-major features, ``(1, frames, features)`` plus an ``attention_mask``,
@@ -59,18 +66,21 @@ class SpeechPreparer:
     tokenizer: Any
     audio_column: str = "audio"
     text_column: str = "text"
-    normalizer: Callable[[str], str] | None = normalize_transcript
+    normalizer: Callable[[str], str] | None = None
     min_seconds: float = 0.1
     max_seconds: float | None = 30.0
     silence_dbfs: float = -60.0
     strict: bool = False
     keep_columns: Sequence[str] = ()
     skipped: Counter = field(default_factory=Counter)
+    unknown: UnknownLabels = field(default_factory=UnknownLabels)
 
     def __post_init__(self) -> None:
-        clashes = set(self.keep_columns) & {"input_features", "labels", "length", "text", "skip_reason"}
+        clashes = set(self.keep_columns) & {"input_features", "labels", "length", "text", *_COUNT_COLUMNS}
         if clashes:
             raise ValueError(f"keep_columns {sorted(clashes)} would overwrite prepared columns")
+        if self.normalizer is None:
+            self.normalizer = label_normalizer(self.tokenizer)
 
     @classmethod
     def from_processor(cls, processor: Any, **kwargs: Any) -> SpeechPreparer:
@@ -92,9 +102,8 @@ class SpeechPreparer:
                               silence_dbfs=self.silence_dbfs)
         if problem is not None:
             raise BadExampleError(index, *problem)
-        text = example[self.text_column] or ""
-        if self.normalizer is not None:
-            text = self.normalizer(text)
+        reference = example[self.text_column] or ""
+        text = self.normalizer(reference)
         labels = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text.strip() else []
         if not labels:
             raise BadExampleError(index, "no_tokens", f"transcript {example[self.text_column]!r}")
@@ -104,7 +113,9 @@ class SpeechPreparer:
                                            return_tensors="np")
         frames = int(np.asarray(extracted["attention_mask"])[0].sum())
         features = np.asarray(extracted["input_features"], dtype=np.float32)[0, :frames]
-        row = {"input_features": features, "labels": list(labels), "length": frames, "text": text}
+        unknown_labels, unknown_words = count_unknown(self.tokenizer, text, labels)
+        row = {"input_features": features, "labels": list(labels), "length": frames, "text": reference,
+               "unknown_labels": unknown_labels, "unknown_words": unknown_words, "label_words": len(text.split())}
         row.update({column: example[column] for column in self.keep_columns})
         return row
 
@@ -119,13 +130,14 @@ class SpeechPreparer:
 
     def _prepare_batch(self, batch: Mapping[str, list], indices: list[int]) -> dict[str, list]:
         output: dict[str, list] = {name: [] for name in ("input_features", "labels", "length", "text",
-                                                         *self.keep_columns, "skip_reason")}
+                                                         *self.keep_columns, *_COUNT_COLUMNS)}
         for position, index in enumerate(indices):
             outcome = self._outcome({column: values[position] for column, values in batch.items()}, index)
             if isinstance(outcome, BadExampleError):
                 # A placeholder row keeps the batch aligned; the skip_reason column removes it afterwards.
                 outcome = {"input_features": np.zeros((0, 0), np.float32), "labels": [], "length": 0, "text": "",
                            **{column: batch[column][position] for column in self.keep_columns},
+                           "unknown_labels": 0, "unknown_words": [], "label_words": 0,
                            "skip_reason": outcome.reason}
             else:
                 outcome["skip_reason"] = ""
@@ -133,12 +145,14 @@ class SpeechPreparer:
                 values.append(outcome[name])
         return output
 
-    def _log(self, counts: Counter, total: int) -> None:
+    def _log(self, counts: Counter, total: int, unknown: UnknownLabels) -> None:
         skipped = sum(counts.values())
         detail = ", ".join(f"{reason}={count}" for reason, count in sorted(counts.items()))
         log = logger.warning if skipped else logger.info
         log("prepared %d of %d examples; skipped %d%s", total - skipped, total, skipped,
             f" ({detail})" if detail else "")
+        if unknown.tokens:
+            logger.warning("labels: %s", unknown.describe(vocabulary_characters(self.tokenizer)))
 
     def prepare(self, dataset: datasets.Dataset, **map_kwargs: Any) -> datasets.Dataset:
         """Prepares a ``datasets.Dataset``; ``map_kwargs`` such as ``num_proc`` or ``cache_file_name`` go to
@@ -152,6 +166,9 @@ class SpeechPreparer:
             "length": datasets.Value("int32"),
             "text": datasets.Value("string"),
             **{column: features[column] for column in self.keep_columns},
+            "unknown_labels": datasets.Value("int32"),
+            "unknown_words": datasets.List(datasets.Value("string")),
+            "label_words": datasets.Value("int32"),
             "skip_reason": datasets.Value("string"),
         })
         map_kwargs.setdefault("desc", "preparing speech")
@@ -159,8 +176,12 @@ class SpeechPreparer:
                                remove_columns=dataset.column_names, features=output_features, **map_kwargs)
         counts = Counter(reason for reason in prepared["skip_reason"] if reason)
         self.skipped.update(counts)
-        self._log(counts, len(prepared))
+        unknown = UnknownLabels.of(sum(prepared["unknown_labels"]),
+                                   [word for words in prepared["unknown_words"] for word in words],
+                                   sum(prepared["label_words"]))
+        self.unknown += unknown
+        self._log(counts, len(prepared), unknown)
         if counts:
             prepared = prepared.filter(lambda reasons: [not reason for reason in reasons], batched=True,
                                        input_columns="skip_reason", desc="dropping skipped examples")
-        return prepared.remove_columns("skip_reason")
+        return prepared.remove_columns(list(_COUNT_COLUMNS))

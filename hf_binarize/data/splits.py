@@ -8,6 +8,7 @@ from typing import Any
 from .loading import load_speech_dataset
 from .preparation import SpeechPreparer
 from .text import normalize_transcript
+from .vocabulary import vocabulary_characters
 
 
 def load_split(source: str | os.PathLike, split: str, *, text_column: str = "text", audio_column: str = "audio",
@@ -20,14 +21,20 @@ def load_split(source: str | os.PathLike, split: str, *, text_column: str = "tex
 
 
 def normalised_texts(raw: Any, text_column: str = "text") -> list[str]:
-    """The transcripts of a raw split as training labels see them (what a tokenizer is built from)."""
+    """The transcripts of a raw split normalised as the labels of hf-binarize's own tokenizers are (what such a
+    tokenizer is built from): :func:`hf_binarize.data.text.normalize_transcript`."""
     return [normalize_transcript(text) for text in raw[text_column]]
 
 
 def prepare_split(source: str | os.PathLike | Any, split: str, processor: Any, *, text_column: str = "text",
-                  audio_column: str = "audio", limit: int | None = None) -> Any:
-    """Loads (unless ``source`` is already a raw ``datasets.Dataset``) and prepares a split: features, labels,
-    ``length`` and normalised ``text`` per example, unfit examples skipped and counted in the log.
+                  audio_column: str = "audio", limit: int | None = None,
+                  max_unknown_share: float | None = None) -> Any:
+    """Loads (unless ``source`` is already a raw ``datasets.Dataset``) and prepares a split: features, labels in
+    the form the tokenizer's vocabulary calls for, ``length`` and the transcript ``text`` per example, unfit
+    examples skipped and counted in the log, as are label words the vocabulary cannot write.
+
+    With ``max_unknown_share``, raises ``ValueError`` naming examples when a larger share of the label words hold
+    an ``<unk>`` label: training on them would teach the model to write ``<unk>``.
 
     ``datasets`` caches the result (for a local source, in cache files beside its own), so that preparing the same
     split with an equal processor again, in a resumed run or an evaluation, reads it back instead.
@@ -35,4 +42,10 @@ def prepare_split(source: str | os.PathLike | Any, split: str, processor: Any, *
     raw = source if hasattr(source, "column_names") else load_split(
         source, split, text_column=text_column, audio_column=audio_column, limit=limit)
     preparer = SpeechPreparer.from_processor(processor, text_column=text_column, audio_column=audio_column)
-    return preparer.prepare(raw, desc=f"preparing {split}")
+    prepared = preparer.prepare(raw, desc=f"preparing {split}")
+    unknown = preparer.unknown
+    if max_unknown_share is not None and unknown.share > max_unknown_share:
+        raise ValueError(f"{split}: {unknown.describe(vocabulary_characters(processor.tokenizer))}, more than the "
+                         f"{100 * max_unknown_share:g}% allowed (--max-unknown-words): use a model whose vocabulary "
+                         "has these characters, or fix the transcripts, or raise the limit")
+    return prepared

@@ -71,10 +71,13 @@ from .voices import ACCENTS, ENGINES, FLITE_SPEAKERS, FLITE_VOICES, VARIANTS, Vo
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["ACCENTS", "FLITE_VOICES", "SPLITS", "VARIANTS", "BuildReport", "CorpusConfig", "Utterance",
-           "build_corpus", "colored_noise", "load_harvard_sentences", "plan_corpus", "speaker_pools", "synthesize"]
+__all__ = ["ACCENTS", "FLITE_VOICES", "SPLITS", "SUMMARY_FILE", "VARIANTS", "BuildReport", "CorpusConfig",
+           "Utterance", "build_corpus", "colored_noise", "is_synthetic_corpus", "load_harvard_sentences",
+           "plan_corpus", "speaker_pools", "synthesize"]
 
 SPLITS = ("train", "validation", "test", "test_unseen")
+SUMMARY_FILE = "corpus.json"
+"""What :func:`build_corpus` writes beside the splits: the options and what was made."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +307,11 @@ def _features() -> datasets.Features:
     })
 
 
+def is_synthetic_corpus(source: str | os.PathLike) -> bool:
+    """Whether ``source`` is a folder :func:`build_corpus` made (it holds :data:`SUMMARY_FILE`)."""
+    return (Path(source) / SUMMARY_FILE).is_file()
+
+
 def build_corpus(out_dir: str | os.PathLike, config: CorpusConfig, *, workers: int = 2,
                  block_size: int = 64, overwrite: bool = False, progress: bool = False) -> BuildReport:
     """Synthesises the corpus ``config`` describes into ``out_dir`` (see the module docstring) with ``workers``
@@ -386,7 +394,7 @@ def build_corpus(out_dir: str | os.PathLike, config: CorpusConfig, *, workers: i
                                "speakers": [str(voice) for voice in speakers[split]]}
                        for split in SPLITS},
         }
-        (staging / "corpus.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     report.wall_seconds = time.perf_counter() - start
     return report
 

@@ -18,16 +18,31 @@ its code from the Hub.
    known", "U.S.A." -> "u s a".
 7. Words are joined with single spaces (whitespace collapsed, ends stripped).
 
+Scoring compares references and hypotheses after one of the :data:`SCORING_NORMALIZERS`, named in every score:
+
+* ``basic``: :func:`normalize_transcript`, the form hf-binarize's own models write.
+* ``whisper``: :func:`normalize_whisper`, the English normaliser of OpenAI's Whisper, which the Open ASR
+  leaderboard and most published English WERs use: lower case; text in brackets (``[noise]``, ``<unk>``) and
+  parentheses dropped; the hesitations hmm, mm, mhm, mmm, uh and um dropped; contractions expanded ("won't" -> "will
+  not", "it's" -> "it is", "we'd" -> "we would") and titles spelled out ("Mr." -> "mister", "Dr." -> "doctor");
+  diacritics dropped ("café" -> "cafe", "œ" -> "oe"); punctuation and symbols become spaces, except the decimal
+  point and the currency and percent signs of numbers; spelled-out numbers become digits ("twenty one" -> "21",
+  "one oh one" -> "101", "twenty first" -> "21st", "ten percent" -> "10%", "five dollars" -> "$5", "1,000" ->
+  "1000"); whitespace collapsed and ends stripped. Whisper's British-to-American spelling table ("colour" ->
+  "color") is not applied: it is data of OpenAI's repository, not shipped with hf-binarize or transformers.
+* ``none``: the text as written, only runs of whitespace collapsed (case and punctuation count as errors).
+
 Error rates are corpus-level: the edit operations of each (reference, hypothesis) pair are summed, then divided by
 the summed reference length, so long utterances weigh more than short ones (the usual definition, as in jiwer).
 """
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import regex
 
@@ -93,6 +108,38 @@ def normalize_transcript(text: str | None, *, numbers: Literal["digits", "words"
     if numbers == "words":
         text = _NUMBER.sub(_spell_number, text)
     return " ".join(_WORD.findall(text))
+
+
+@functools.cache
+def _whisper_normalizer() -> Any:
+    # transformers' port of openai-whisper's EnglishTextNormalizer (the one WhisperTokenizer.normalize uses),
+    # imported on first use; an empty table leaves British spellings as they are.
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    return EnglishTextNormalizer({})
+
+
+def normalize_whisper(text: str | None) -> str:
+    """Whisper's English normalisation of ``text`` (see the module docstring); ``None`` gives ``""``."""
+    return _whisper_normalizer()(text).strip() if text else ""
+
+
+def collapse_whitespace(text: str | None) -> str:
+    """``text`` with runs of whitespace as single spaces and the ends stripped; ``None`` gives ``""``."""
+    return " ".join(text.split()) if text else ""
+
+
+SCORING_NORMALIZERS: dict[str, Callable[[str], str]] = {
+    "basic": normalize_transcript, "whisper": normalize_whisper, "none": collapse_whitespace}
+"""The normalisers scores are computed after, by the name a score records (see the module docstring)."""
+
+
+def scoring_normalizer(name: str) -> Callable[[str], str]:
+    """The normaliser of :data:`SCORING_NORMALIZERS` called ``name``; raises ``ValueError`` for another name."""
+    try:
+        return SCORING_NORMALIZERS[name]
+    except KeyError:
+        raise ValueError(f"no normaliser {name!r}: choose one of {', '.join(SCORING_NORMALIZERS)}") from None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from .. import __version__
 from ..atomic import write_atomically
 from ..data.preparation import BadExampleError, SpeechPreparer
 from ..data.splits import load_split
+from ..data.synthetic import is_synthetic_corpus
+from ..data.text import scoring_normalizer
+from ..data.vocabulary import UnknownLabels
 from ..size import SizeReport, size_report
 from .families import auto_class
 from .transcription import Transcripts, transcribe
@@ -33,7 +36,9 @@ from .transcription import Transcripts, transcribe
 MAX_DURATION = 30.0
 
 # The JSON record of one score (:meth:`Evaluation.to_dict`), as readers check it: every key is required, extra keys
-# are allowed (newer writers may add some). A type is the JSON type of the value; a dict, a nested object.
+# are allowed (newer writers may add some). A type is the JSON type of the value; a dict, a nested object. Keys
+# added since (dataset_config, max_duration, skipped, normalizer, unknown_labels, synthetic_corpus) are optional:
+# records written before them still load.
 RECORD_SCHEMA: dict[str, Any] = {
     "variant": str, "model": str, "dataset": str, "split": str, "utterances": int,
     "wer": float, "cer": float, "word_errors": int, "words": int,
@@ -62,6 +67,8 @@ class Evaluation:
     max_duration: float | None = MAX_DURATION
     skipped: dict[str, int] = field(default_factory=dict)
     dataset_config: str | None = None
+    unknown: UnknownLabels = field(default_factory=UnknownLabels)
+    synthetic_corpus: bool = False
 
     @property
     def rtf(self) -> float:
@@ -84,6 +91,8 @@ class Evaluation:
             "dataset_config": self.dataset_config, "split": self.split,
             "utterances": len(self.transcripts.references),
             "max_duration": self.max_duration, "skipped": dict(self.skipped),
+            "synthetic_corpus": self.synthetic_corpus, "normalizer": self.transcripts.normalizer,
+            "unknown_labels": self.unknown.to_dict(),
             "wer": float(word.rate), "cer": float(character.rate),
             "word_errors": word.errors, "words": word.reference_length,
             "size": {"params": size.total_params, "weight_bytes": size.total_bytes, "folder_bytes": size.folder_bytes,
@@ -107,13 +116,14 @@ class Evaluation:
             f"{self.variant}: {self.model} on {self.dataset} [{self.split}], "
             f"{len(self.transcripts.references):,} utterances",
             f"  WER    {100 * word.rate:.2f}% ({word.errors:,} errors in {word.reference_length:,} words), "
-            f"CER {100 * self.transcripts.cer.rate:.2f}%",
+            f"CER {100 * self.transcripts.cer.rate:.2f}%, after the {self.transcripts.normalizer} normaliser",
             f"  size   {size.total_params:,} params ({precision}): {size.total_bytes:,} bytes of weights, "
             f"{size.bits_per_param:.2f} bits/param, {size.compression:.1f}x smaller than fp32; "
             f"{size.folder_bytes:,} bytes on disk",
             f"  speed  RTF {self.rtf:.4f}: {self.decode_seconds:.2f} s to decode {self.audio_seconds:.2f} s of audio "
             f"with {self.threads} thread{'s' if self.threads > 1 else ''}",
             *([f"  skipped {self.describe_skipped()}"] if self.skipped else []),
+            *([f"  labels {self.unknown.describe()}"] if self.unknown.tokens else []),
         ])
 
     def describe_skipped(self) -> str:
@@ -129,7 +139,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                    audio_column: str = "audio", text_column: str = "text", limit: int | None = None,
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
                    max_duration: float | None = MAX_DURATION, progress: bool = False,
-                   dataset_config: str | None = None) -> Evaluation:
+                   dataset_config: str | None = None, normalizer: str = "basic") -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
     :func:`hf_binarize.data.loading.load_speech_dataset` reads; ``dataset_config`` names its config), cut to its
     first ``limit`` utterances.
@@ -141,7 +151,9 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
     rounded down to a whole hop). ``variant`` names the model in the results (default: its folder's name);
     ``progress`` shows a progress bar. Utterances longer than ``max_duration`` seconds (``None``: no limit) and
     those that cannot be used are skipped, and counted in the result and the log; raises ``ValueError`` when none
-    is left.
+    is left. References and hypotheses are compared after the scoring normaliser ``normalizer`` (``basic``,
+    ``whisper`` or ``none``, see :mod:`hf_binarize.data.text`); the reference words the model's vocabulary cannot
+    write (``<unk>`` labels) are counted.
     """
     threads = threads or torch.get_num_threads()
     variant = variant or os.path.basename(os.path.normpath(str(model)))
@@ -150,31 +162,33 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                "--audio-column", audio_column, "--text-column", text_column,
                *(["--limit", str(limit)] if limit is not None else []),
                "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
-               "--max-duration", "none" if max_duration is None else str(max_duration)]
+               "--max-duration", "none" if max_duration is None else str(max_duration), "--normalizer", normalizer]
+    scoring_normalizer(normalizer)
     processor = AutoProcessor.from_pretrained(model)
     network = auto_class(AutoConfig.from_pretrained(model)).from_pretrained(model)
     return score_model(network, processor, dataset, split=split, audio_column=audio_column,
                        text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
                        variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),
                        command="hf-binarize " + shlex.join(command), max_duration=max_duration, progress=progress,
-                       dataset_config=dataset_config)
+                       dataset_config=dataset_config, normalizer=normalizer)
 
 
 def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.PathLike, *, split: str,
                 audio_column: str, text_column: str, limit: int | None, batch_size: int, threads: int,
                 variant: str, model_name: str, size: SizeReport, command: str,
                 max_duration: float | None = MAX_DURATION, progress: bool = False,
-                dataset_config: str | None = None) -> Evaluation:
+                dataset_config: str | None = None, normalizer: str = "basic") -> Evaluation:
     """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
     has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
-    examples, skipped = prepare_examples(processor, dataset, split=split, audio_column=audio_column,
-                                         text_column=text_column, limit=limit, max_duration=max_duration,
-                                         dataset_config=dataset_config)
+    examples, preparer = prepare_examples(processor, dataset, split=split, audio_column=audio_column,
+                                          text_column=text_column, limit=limit, max_duration=max_duration,
+                                          dataset_config=dataset_config)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
-        transcripts = transcribe(network, processor.tokenizer, examples, batch_size=batch_size, progress=progress)
+        transcripts = transcribe(network, processor.tokenizer, examples, batch_size=batch_size, progress=progress,
+                                 normalizer=normalizer)
         decode_seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous_threads)
@@ -182,17 +196,18 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     audio_seconds = sum(examples["length"]) * extractor.hop_length / extractor.sampling_rate
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
-                      command=command, max_duration=max_duration, skipped=skipped,
-                      dataset_config=dataset_config)
+                      command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
+                      dataset_config=dataset_config, unknown=preparer.unknown,
+                      synthetic_corpus=is_synthetic_corpus(dataset))
 
 
 def prepare_examples(processor: Any, dataset: str | os.PathLike, *, split: str, audio_column: str = "audio",
                      text_column: str = "text", limit: int | None = None,
                      max_duration: float | None = MAX_DURATION,
-                     dataset_config: str | None = None) -> tuple[Any, dict[str, int]]:
+                     dataset_config: str | None = None) -> tuple[Any, SpeechPreparer]:
     """The scored utterances of ``split`` of ``dataset`` (its first ``limit``), prepared with ``processor``, and
-    the count of those skipped by reason (longer than ``max_duration`` seconds, unusable). Raises ``ValueError``
-    when the split has no utterance, or none that can be used."""
+    the preparer, which counts those skipped by reason (longer than ``max_duration`` seconds, unusable) and the
+    labels the vocabulary lacks. Raises ``ValueError`` when the split has no utterance, or none that can be used."""
     columns = {"audio_column": audio_column, "text_column": text_column}
     raw = load_split(dataset, split, limit=limit, name=dataset_config, **columns)
     if len(raw) == 0:
@@ -202,7 +217,7 @@ def prepare_examples(processor: Any, dataset: str | os.PathLike, *, split: str, 
     if len(examples) == 0:
         raise ValueError(f"none of the {len(raw)} utterances of {dataset} [{split}] can be used, "
                          f"{_first_problem(raw, preparer)}: check the audio files and the transcripts")
-    return examples, dict(preparer.skipped)
+    return examples, preparer
 
 
 def _first_problem(raw: Any, preparer: SpeechPreparer) -> str:

@@ -4,8 +4,9 @@ The same code scores a float or QAT model during training (:mod:`hf_binarize.tra
 packed checkpoint from the command line (:mod:`hf_binarize.evaluation.report`, ``hf-binarize evaluate``).
 
 Examples are the rows :class:`hf_binarize.data.preparation.SpeechPreparer` makes (``input_features``, ``labels``,
-``length``, and the normalised transcript ``text``, which is the reference). Decoding keeps repeated tokens
-(``group_tokens=False``): collapsing them is right for CTC output only.
+``length``, and the transcript ``text``, which is the reference). References and hypotheses are scored after one
+of :data:`hf_binarize.data.text.SCORING_NORMALIZERS`, ``basic`` unless told otherwise. Decoding keeps repeated
+tokens (``group_tokens=False``): collapsing them is right for CTC output only.
 """
 
 from __future__ import annotations
@@ -21,24 +22,29 @@ from tqdm.auto import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..data.collation import SpeechCollator
-from ..data.text import ErrorRate, cer, wer
+from ..data.text import ErrorRate, cer, scoring_normalizer, wer
 from .families import blank_id, family_of
 
 
 @dataclass(frozen=True)
 class Transcripts:
-    """References and greedy hypotheses, pairwise, with their corpus-level error rates."""
+    """References and greedy hypotheses, pairwise, with their corpus-level error rates after the scoring
+    normaliser called ``normalizer`` (one of :data:`hf_binarize.data.text.SCORING_NORMALIZERS`)."""
 
     references: list[str]
     hypotheses: list[str]
+    normalizer: str = "basic"
+
+    def __post_init__(self) -> None:
+        scoring_normalizer(self.normalizer)
 
     @property
     def wer(self) -> ErrorRate:
-        return wer(self.references, self.hypotheses)
+        return wer(self.references, self.hypotheses, normalizer=scoring_normalizer(self.normalizer))
 
     @property
     def cer(self) -> ErrorRate:
-        return cer(self.references, self.hypotheses)
+        return cer(self.references, self.hypotheses, normalizer=scoring_normalizer(self.normalizer))
 
     def samples(self, count: int = 3) -> str:
         """The first ``count`` pairs as ``ref: ... / hyp: ...`` lines, for logs."""
@@ -147,15 +153,17 @@ def _ctc_greedy(model: nn.Module, input_features: torch.Tensor, attention_mask: 
 
 
 def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16, *,
-               progress: bool = False) -> Transcripts:
+               progress: bool = False, normalizer: str = "basic") -> Transcripts:
     """Greedy-decodes prepared ``examples`` (a ``datasets.Dataset`` or a sequence of rows) with ``model.generate``.
 
     Batches are formed from utterances of similar length (less padding) and results returned in the examples'
     order. Padding moves encoder outputs by rounding errors (about 1e-6), which can flip a greedy decision of a
     barely trained model: compare runs at equal ``batch_size``. The model runs in eval mode and is put back in its
     previous mode afterwards; no random numbers are drawn, so a call in the middle of training does not change what
-    training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr).
+    training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr); ``normalizer``
+    names the scoring normaliser of the result.
     """
+    scoring_normalizer(normalizer)
     blank = blank_id(model.config)
     generation = greedy_generation_config(model)
     collator = SpeechCollator(label_pad_token_id=blank)
@@ -180,4 +188,4 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
     finally:
         bar.close()
         model.train(was_training)
-    return Transcripts(references, hypotheses)
+    return Transcripts(references, hypotheses, normalizer)

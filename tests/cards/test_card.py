@@ -16,10 +16,11 @@ def results() -> list[dict]:
 
 def test_model_card_metadata_parses_back(results):
     card = model_card(results, "binary-int8-joint", "float", repo_id="you/parakeet-binary-int8-joint",
-                      base_model="you/parakeet-float", dataset_name="synthetic-harvard", plot_file="plot.png")
+                      base_model="you/parakeet-float", dataset_name="synthetic-harvard", plot_file="plot.png",
+                      license="apache-2.0", language=["en"])
     data = ModelCard(str(card)).data.to_dict()
     assert data["library_name"] == "transformers"
-    assert data["license"] == "apache-2.0"
+    assert data["license"] == "apache-2.0" and data["language"] == ["en"]
     assert {"hf-binarize", "binarization", "1-bit", "rnnt", "speech"} <= set(data["tags"])
     assert data["base_model"] == "you/parakeet-float"
     [index] = data["model-index"]
@@ -63,7 +64,8 @@ def test_model_card_body(results):
 
 def test_write_cards(tmp_path, results):
     out = tmp_path / "cards"
-    written = write_cards(results, out, "float", repo_prefix="you/parakeet", how_made="python recipes/qat.py --x 1")
+    written = write_cards(results, out, "float", repo_prefix="you/parakeet", how_made="python recipes/qat.py --x 1",
+                          license="apache-2.0")
     variants = ["float", "binary-int8-joint", "binary-all", "hqq-1bit-g64"]
     expected = {out / "README.md"} | {out / f"size_vs_wer_{s}.png" for s in ("test", "test_unseen")}
     expected |= {out / v / "README.md" for v in variants}
@@ -83,22 +85,22 @@ def test_write_cards(tmp_path, results):
     for text in (summary, card.text):
         assert "## How these models were made\n\npython recipes/qat.py --x 1" in text
     with pytest.raises(ValueError, match="OWNER/NAME"):
-        write_cards(results, out, "float", repo_prefix="parakeet")
+        write_cards(results, out, "float", repo_prefix="parakeet", license="apache-2.0")
 
 
 def test_no_card_variants_get_a_row_but_no_card(tmp_path, results):
     out = tmp_path / "cards"
-    write_cards(results, out, "float", no_card=["hqq-1bit-g64"])
+    write_cards(results, out, "float", no_card=["hqq-1bit-g64"], license="apache-2.0")
     assert not (out / "hqq-1bit-g64").exists() and (out / "binary-all" / "README.md").is_file()
     assert "`hqq-1bit-g64`" in (out / "README.md").read_text()
     with pytest.raises(ValueError, match="no variant"):
-        write_cards(results, out, "float", no_card=["nope"])
+        write_cards(results, out, "float", no_card=["nope"], license="apache-2.0")
 
 
 def test_unsafe_names_are_refused(tmp_path):
     results = [result("float", "test", 0.5, 2_000_000, 10.0), result("../x", "test", 0.6, 100_000, 5.0)]
     with pytest.raises(ValueError, match=r"variant name '\.\./x'"):
-        write_cards(results, tmp_path, "float")
+        write_cards(results, tmp_path, "float", license="apache-2.0")
 
 
 def _on_other_data(results: list[dict]) -> list[dict]:
@@ -120,12 +122,24 @@ def test_cards_refuse_variants_scored_on_different_data(tmp_path, results):
 
 
 def test_mixed_data_when_asked_is_stated_on_every_card(tmp_path, results):
-    write_cards(_on_other_data(results), tmp_path, allow_mixed_data=True)
+    write_cards(_on_other_data(results), tmp_path, allow_mixed_data=True, license="apache-2.0")
     for card in tmp_path.glob("*/README.md"):
         text = card.read_text()
         assert "Not all variants were scored on the same data" in text and "All variants on the same data" not in text
 
 
 def test_same_data_is_stated(tmp_path, results):
-    write_cards(results, tmp_path)
+    write_cards(results, tmp_path, license="apache-2.0")
     assert "All variants on the same data" in (tmp_path / "float" / "README.md").read_text()
+
+
+def test_cards_refuse_variants_scored_with_different_normalisers(tmp_path, results):
+    # Same utterances and reference word counts, but another scoring normaliser: the WERs do not compare.
+    whisper = [{**r, "normalizer": "whisper"} if r["variant"] == "binary-all" and r["split"] == "test" else r
+               for r in results]
+    with pytest.raises(ValueError, match="different data") as error:
+        write_cards(whisper, tmp_path, license="apache-2.0")
+    assert "binary-all: corpus, 200 utterances, 2000 words, whisper normaliser" in str(error.value)
+    # Records from before the normaliser was recorded were scored with the basic one.
+    old = [{key: value for key, value in r.items() if key != "normalizer"} for r in results]
+    write_cards(old, tmp_path, license="apache-2.0")

@@ -18,7 +18,7 @@ def results() -> list[dict]:
 def test_command_line(tmp_path, results, capsys):
     write_json(tmp_path, results)
     assert main(["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out"),
-                 "--repo-prefix", "you/parakeet"]) == 0
+                 "--repo-prefix", "you/parakeet", "--license", "apache-2.0"]) == 0
     printed = capsys.readouterr().out.split()
     assert str(tmp_path / "out" / "README.md") in printed
     assert (tmp_path / "out" / "binary-all" / "README.md").is_file()
@@ -30,7 +30,8 @@ def test_command_line_without_matplotlib_is_one_line(tmp_path, results, monkeypa
     for name in [name for name in sys.modules if name.split(".")[0] == "matplotlib"] + ["matplotlib"]:
         monkeypatch.setitem(sys.modules, name, None)
     write_json(tmp_path, results)
-    assert main(["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out")]) == 1
+    assert main(["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out"),
+                 "--license", "apache-2.0"]) == 1
     err = capsys.readouterr().err
     assert err == "hf-binarize card: error: matplotlib is not installed: pip install 'hf-binarize[cards]'\n"
 
@@ -38,7 +39,8 @@ def test_command_line_without_matplotlib_is_one_line(tmp_path, results, monkeypa
 def test_variants_on_different_data_are_refused_in_one_line(tmp_path, results, capsys):
     results[0] = {**results[0], "dataset": "other-corpus", "utterances": 50, "words": 400}
     write_json(tmp_path, results)
-    command = ["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out")]
+    command = ["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out"),
+               "--license", "apache-2.0"]
     assert main(command) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("hf-binarize card: error: the variants were scored on different data")

@@ -47,7 +47,8 @@ SCHEMA = {
     # dataset_config: None here, where the dataset has a single config and none is named.
     "variant": str, "model": str, "dataset": str, "dataset_config": type(None), "split": str, "utterances": int,
     "max_duration": float,
-    "skipped": dict, "wer": float, "cer": float, "word_errors": int, "words": int,
+    "skipped": dict, "synthetic_corpus": bool, "normalizer": str,
+    "unknown_labels": {"tokens": int, "words": int, "total_words": int, "examples": list}, "wer": float, "cer": float, "word_errors": int, "words": int,
     "size": {"params": int, "weight_bytes": int, "folder_bytes": int, "bits_per_param": float,
              "compression_vs_fp32": float, "precision": {"binary": int, "int8": int, "float": int}},
     "speed": {"audio_seconds": float, "decode_seconds": float, "rtf": float, "threads": int},

@@ -54,7 +54,9 @@ def test_preparation_skips_and_counts_each_bad_example(folder, tmp_path, feature
     summary = [record.getMessage() for record in caplog.records if "prepared" in record.getMessage()]
     assert summary == [f"prepared 3 of 10 examples; skipped 7 ({', '.join(f'{r}=1' for r in sorted(BAD))})"]
 
-    assert prepared["text"] == ["hello world", "a quiet tone", "it's stereo"]
+    # The transcripts stay as written (the references of scoring); the labels are in the lower-case, unpunctuated
+    # form of this vocabulary.
+    assert prepared["text"] == ["Hello, world!", "A quiet   tone.", "It's stereo"]
     assert prepared[0]["labels"] == tokenizer("hello world", add_special_tokens=False)["input_ids"]
     for row, seconds in zip(prepared, (1.0, 0.6, 0.8), strict=True):
         features = np.asarray(row["input_features"])
@@ -85,5 +87,7 @@ def test_espeak_speech_is_prepared(tmp_path, feature_extractor, tokenizer):
     preparer = SpeechPreparer(feature_extractor, tokenizer)
     prepared = preparer.prepare(raw, keep_in_memory=True)
     assert not preparer.skipped and prepared.num_rows == 2
-    assert prepared["text"][0] == "the birch canoe slid on the smooth planks"
+    assert prepared["text"] == texts
+    assert prepared[0]["labels"] == tokenizer("the birch canoe slid on the smooth planks",
+                                              add_special_tokens=False)["input_ids"]
     assert all(1.0 < length / 100 < 6.0 for length in prepared["length"])  # seconds of speech

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import hf_binarize.data.text as hf_text
 from hf_binarize.data.text import ErrorRate, cer, edit_operations, normalize_transcript, spell_integer, wer
 
 
@@ -40,6 +41,37 @@ def test_normalize_transcript(text, expected):
 ])
 def test_normalize_transcript_spells_numbers(text, expected):
     assert normalize_transcript(text, numbers="words") == expected
+
+
+# Worked by hand from the rules of openai-whisper's EnglishTextNormalizer (whisper/normalizers/english.py): lower
+# case, bracketed and parenthesised text and hesitations dropped, contractions and titles expanded, diacritics
+# dropped, spelled numbers as digits with their currency and percent signs, no spelling table here.
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("Hello,   World!", "hello world"),
+    ("Mr. Smith won't pay.", "mister smith will not pay"),
+    ("[noise] Um, it's (laughs) fine", "it is fine"),
+    ("we'd gone; they're here; I'll go", "we had gone they are here i will go"),
+    ("Dr. St. James", "doctor saint james"),
+    ("Café NAÏVE œuvre Straße", "cafe naive oeuvre strasse"),
+    ("twenty-one cats, the twenty first", "21 cats the 21st"),
+    ("ten percent of five dollars", "10% of $5"),
+    ("It cost 1,000 or 3.5.", "it cost 1000 or 3.5"),
+    ("one oh one", "101"),
+    ("colour", "colour"),
+    ("", ""),
+    (None, ""),
+])
+def test_normalize_whisper(sentence, expected):
+    assert hf_text.normalize_whisper(sentence) == expected
+
+
+def test_scoring_normalizers_by_name():
+    assert hf_text.scoring_normalizer("basic") is normalize_transcript
+    assert hf_text.scoring_normalizer("whisper") is hf_text.normalize_whisper
+    assert hf_text.scoring_normalizer("none")("  Hello,\tWorld!  ") == "Hello, World!"
+    assert list(hf_text.SCORING_NORMALIZERS) == ["basic", "whisper", "none"]
+    with pytest.raises(ValueError, match="no normaliser 'nemo': choose one of basic, whisper, none"):
+        hf_text.scoring_normalizer("nemo")
 
 
 def test_normalisation_is_idempotent():

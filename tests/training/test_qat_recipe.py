@@ -9,7 +9,16 @@ import json
 import pytest
 import safetensors.torch
 import torch
-from training_helpers import MICRO_MODEL, QUIET, build_tiny_corpus, load_recipe, needs_espeak
+from common_voice import make_common_voice_like
+from training_helpers import (
+    MICRO_MODEL,
+    QUIET,
+    build_tiny_corpus,
+    load_recipe,
+    needs_espeak,
+    tiny_model,
+    tiny_processor,
+)
 from transformers import AutoModelForRNNT, AutoProcessor
 
 from hf_binarize import PackedLinear, PackedLSTM, QATModule
@@ -56,3 +65,19 @@ def test_qat_turns_a_float_checkpoint_into_a_packed_one(corpus, tmp_path, capsys
     in_memory = transcribe(frozen, processor.tokenizer, examples, batch_size=6)
     assert from_disk.hypotheses == in_memory.hypotheses
     assert from_disk.summary() in printed
+
+
+def test_qat_refuses_transcripts_the_vocabulary_cannot_write(tmp_path):
+    processor = tiny_processor()  # lower-case letters and the apostrophe: no accents
+    tiny_model(processor).save_pretrained(tmp_path / "float")
+    processor.save_pretrained(tmp_path / "float")
+    # 3 of 10 label words hold a letter the vocabulary lacks, 2 of them the same word.
+    data = make_common_voice_like(tmp_path / "data", {"fr": {"train": [
+        "Un café noir", "Le café est bon", "Très bien dit"]}})
+    command = ["--model", str(tmp_path / "float"), "--data", str(data), "--text-column", "sentence",
+               "--eval-split", "", "--output-dir", str(tmp_path / "qat"), *QUIET, "--max-steps", "1"]
+    with pytest.raises(ValueError, match=r"^train: 3 of 10 words \(30\.00%\) hold a character the vocabulary lacks "
+                                         r"\(3 <unk> labels\), e\.g\. 'café', 'très' \(missing è é\), more than the "
+                                         r"1% allowed \(--max-unknown-words\)"):
+        load_recipe("qat").main(command)
+    assert not (tmp_path / "qat").exists()
