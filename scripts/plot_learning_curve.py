@@ -3,10 +3,11 @@ that ``recipes/train_float.py`` prints (its ``step N, eval: WER ...`` lines).
 
     python scripts/plot_learning_curve.py runs/train-part1.log runs/train.log --out model_cards/float/learning_curve.png
 
-Several logs are one run in order (a run resumed after an interruption). Hours are wall-clock time since the first
-line of the first log, feature preparation, evaluations and the pause of a resume included; a log that crosses
-midnight is handled by adding a day whenever the clock goes backwards. Also writes the points as JSON beside the
-PNG, for the README table.
+Several logs are one run in order (a run resumed after an interruption). Hours are the wall-clock time the logs
+cover, from each log's first line to its last, feature preparation and evaluations included, summed over the logs:
+the time between two logs (a run stopped in one session and resumed in the next) is not training and does not
+count. A log that crosses midnight is handled by adding a day whenever the clock goes backwards. Also writes the
+points as JSON beside the PNG, for the README table.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ _EVAL = re.compile(r"(\d\d):(\d\d):(\d\d) [\w.]+: step (\d+), (\w+): WER ([\d.]+
 
 
 def read_points(logs: list[Path]) -> list[dict]:
-    points, start, previous, offset = [], None, None, 0
+    points, before = [], 0
     for log in logs:
+        start = previous = None
+        offset = 0
         for line in log.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines():
             clock = _TIME.search(line)
             if not clock:
@@ -36,8 +39,10 @@ def read_points(logs: list[Path]) -> list[dict]:
             start = seconds if start is None else start
             match = _EVAL.search(line)
             if match:
-                points.append({"step": int(match[4]), "hours": round((seconds - start) / 3600, 3),
+                points.append({"step": int(match[4]), "hours": round((before + seconds - start) / 3600, 3),
                                "wer": float(match[6]), "cer": float(match[7]), "utterances": int(match[8])})
+        if start is not None:
+            before += previous - start
     return points
 
 
