@@ -25,7 +25,7 @@ from ..atomic import write_atomically
 from ..data.preparation import BadExampleError, SpeechPreparer
 from ..data.splits import load_split
 from ..size import SizeReport, size_report
-from .families import auto_class
+from .families import auto_class, family_of
 from .transcription import Transcripts, transcribe
 
 # Utterances longer than this many seconds are left out of a score unless told otherwise (--max-duration): the
@@ -33,7 +33,8 @@ from .transcription import Transcripts, transcribe
 MAX_DURATION = 30.0
 
 # The JSON record of one score (:meth:`Evaluation.to_dict`), as readers check it: every key is required, extra keys
-# are allowed (newer writers may add some). A type is the JSON type of the value; a dict, a nested object.
+# are allowed (newer writers may add some, such as "family", which older records lack). A type is the JSON type of
+# the value; a dict, a nested object.
 RECORD_SCHEMA: dict[str, Any] = {
     "variant": str, "model": str, "dataset": str, "split": str, "utterances": int,
     "wer": float, "cer": float, "word_errors": int, "words": int,
@@ -62,6 +63,8 @@ class Evaluation:
     max_duration: float | None = MAX_DURATION
     skipped: dict[str, int] = field(default_factory=dict)
     dataset_config: str | None = None
+    family: str | None = None
+    """The model's Parakeet family (:mod:`hf_binarize.evaluation.families`), ``None`` for any other model."""
 
     @property
     def rtf(self) -> float:
@@ -80,7 +83,7 @@ class Evaluation:
         word, character = self.transcripts.wer, self.transcripts.cer
         size = self.size
         return {
-            "variant": self.variant, "model": self.model, "dataset": self.dataset,
+            "variant": self.variant, "model": self.model, "family": self.family, "dataset": self.dataset,
             "dataset_config": self.dataset_config, "split": self.split,
             "utterances": len(self.transcripts.references),
             "max_duration": self.max_duration, "skipped": dict(self.skipped),
@@ -190,7 +193,7 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
                       command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
-                      dataset_config=dataset_config)
+                      dataset_config=dataset_config, family=family_of(network.config))
 
 
 def _first_problem(raw: Any, preparer: SpeechPreparer) -> str:
