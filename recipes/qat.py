@@ -1,15 +1,17 @@
-"""Quantization-aware training of a float ParakeetForRNNT into a packed 1-bit checkpoint.
+"""Quantization-aware training of a float Parakeet model (RNN-T, TDT or CTC) into a packed 1-bit checkpoint.
 
     python recipes/qat.py --model runs/float --data corpus --output-dir runs/qat
     python recipes/qat.py --model runs/float --data corpus --output-dir runs/qat --int8 joint decoder.embedding \\
         --learnable-scales --warmup-steps 200 --distill-weight 1.0
     python recipes/qat.py --model runs/float --data corpus --output-dir runs/qat --resume
 
-The float checkpoint is loaded with BinaryQuantizationConfig(mode="qat"): every Linear, 1x1 Conv1d and LSTM keeps
-latent float weights that each forward binarizes (straight-through gradients). Training uses the RNN-T loss, plus
-optionally the auxiliary CTC loss of train_float.py (started from the float run's head when it saved one) and the
-KL to the float model's joint logits on the RNN-T lattice (--distill-weight). --warmup-steps blends float and
-binarized weights from 0 to fully binarized. Checkpoints hold the latent floats (quantization mode "qat") and resume
+The float checkpoint is loaded with BinaryQuantizationConfig(mode="qat"), as the class its config names
+(ParakeetForRNNT, ParakeetForTDT or ParakeetForCTC): every Linear, 1x1 Conv1d and LSTM keeps latent float weights
+that each forward binarizes (straight-through gradients). Training uses the model's own loss (RNN-T, TDT or CTC),
+plus optionally, for a transducer, the auxiliary CTC loss of train_float.py (started from the float run's head when
+it saved one), and the KL to the float model's output distributions (--distill-weight): the joint's on the
+transducer lattice (tokens, and durations for TDT), the CTC head's on every encoder frame. --warmup-steps blends
+float and binarized weights from 0 to fully binarized. Checkpoints hold the latent floats (quantization mode "qat") and resume
 exactly; --resume takes the quantization settings from the checkpoint. The tokenizer (subwords or characters) and the
 subsampling are the float model's; SpecAugment (--freq-masks, --time-masks) masks the training features. At the end the model is frozen and
 OUTPUT_DIR holds the PACKED checkpoint and the processor; its size report and its WER (reloaded from disk, beside
@@ -22,7 +24,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from transformers import AutoModelForRNNT, AutoProcessor, set_seed
+from transformers import AutoConfig, AutoProcessor, set_seed
 
 import hf_binarize
 from hf_binarize import BinaryQuantizationConfig, freeze
@@ -34,10 +36,11 @@ from hf_binarize.commands.options import (
     binarization_config,
     spec_augment,
 )
+from hf_binarize.evaluation.families import auto_class
 from hf_binarize.training import (
     BinarizationWarmupCallback,
     DecodeTrainingSamplesCallback,
-    TransducerTrainer,
+    ParakeetTrainer,
     detach_aux_ctc_head,
     load_aux_ctc_head,
     prepare_split,
@@ -50,10 +53,11 @@ logger = logging.getLogger("hf_binarize.recipes.qat")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="float ParakeetForRNNT folder (model and processor)")
+    parser.add_argument("--model", required=True,
+                        help="float ParakeetForRNNT, ParakeetForTDT or ParakeetForCTC folder (model and processor)")
     add_data_arguments(parser)
     add_schedule_arguments(parser, output_dir="runs/qat", max_steps=1000, lr=3e-4, lr_warmup_steps=50,
-                           eval_steps=250)
+                           eval_steps=250, ctc_weight=0.0)
     quant = parser.add_argument_group("binarization", "ignored by --resume, which keeps the checkpoint's settings")
     quant.add_argument("--learnable-scales", action="store_true",
                        help="train the scales as parameters (start: mean |W|) instead of recomputing them")
@@ -62,10 +66,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     schedule.add_argument("--warmup-steps", type=int, default=0,
                           help="ramp the float/binary mix from 0 to 1 over N steps (default 0: binary at once)")
     schedule.add_argument("--distill-weight", type=float, default=0.0,
-                          help="weight of the KL to the float model's lattice logits (default 0: off)")
+                          help="weight of the KL to the float model's output distributions (default 0: off)")
     schedule.add_argument("--distill-temperature", type=float, default=2.0,
                           help="temperature of that KL (default %(default)s)")
-    parser.set_defaults(ctc_weight=0.0)
     return parser.parse_args(argv)
 
 
@@ -73,7 +76,7 @@ def quantization_config(args: argparse.Namespace) -> BinaryQuantizationConfig:
     return binarization_config(args, mode="qat", learnable_scales=args.learnable_scales)
 
 
-def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
+def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     args = parse_args(argv)
     setup_logging()
     # Seeds the auxiliary CTC head when the float run left none; the Trainer seeds again before training.
@@ -82,14 +85,15 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
     columns = dict(text_column=args.text_column, audio_column=args.audio_column)
 
     processor = AutoProcessor.from_pretrained(args.model)
+    family_class = auto_class(AutoConfig.from_pretrained(args.model))
     if checkpoint is None:
-        model = AutoModelForRNNT.from_pretrained(args.model, quantization_config=quantization_config(args))
+        model = family_class.from_pretrained(args.model, quantization_config=quantization_config(args))
         if args.ctc_weight > 0 and not load_aux_ctc_head(model, args.model):
             logger.warning("%s has no auxiliary CTC head: it starts from random weights", args.model)
     else:
         # A QAT checkpoint loads as QAT modules with its own quantization settings.
-        model = AutoModelForRNNT.from_pretrained(checkpoint)
-    teacher = AutoModelForRNNT.from_pretrained(args.model) if args.distill_weight > 0 else None
+        model = family_class.from_pretrained(checkpoint)
+    teacher = family_class.from_pretrained(args.model) if args.distill_weight > 0 else None
 
     train = prepare_split(args.data, args.train_split, processor, limit=args.train_limit,
                           max_unknown_share=args.max_unknown_words, **columns)
@@ -100,10 +104,10 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
     if args.sample_steps:
         samples = train.select(range(min(args.num_samples, len(train))))
         callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
-    trainer = TransducerTrainer(model, training_arguments(args, evaluate=evaluation is not None),
-                                processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
-                                distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
-                                spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
+    trainer = ParakeetTrainer(model, training_arguments(args, evaluate=evaluation is not None),
+                              processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
+                              distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
+                              spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     metrics = final_metrics(trainer) if evaluation is not None else None
 
@@ -114,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> TransducerTrainer:
         return trainer
     print(hf_binarize.size_report(model, args.output_dir))
     if evaluation is not None:
-        packed = AutoModelForRNNT.from_pretrained(args.output_dir)
-        floating = teacher or AutoModelForRNNT.from_pretrained(args.model)
+        packed = family_class.from_pretrained(args.output_dir)
+        floating = teacher or family_class.from_pretrained(args.model)
         batch_size = args.batch_size
         print(f"QAT model at step {trainer.state.global_step}: {describe_metrics(metrics)}")
         print(f"float  {args.model}: {transcribe(floating, processor.tokenizer, evaluation, batch_size).summary()}")

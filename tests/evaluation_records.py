@@ -9,15 +9,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def result(variant: str, split: str, wer: float, folder_bytes: int, decode_seconds: float, *,
-           audio_seconds: float = 100.0, threads: int = 2, words: int = 2000) -> dict:
+           audio_seconds: float = 100.0, threads: int = 2, words: int = 2000, family: str = "rnnt") -> dict:
     """One evaluation JSON as ``hf-binarize evaluate --json`` writes it."""
     params = 5_600_000
     binary = 0 if variant == "float" else params - 600_000
     int8 = 0 if variant == "float" else 500_000
     weight_bytes = folder_bytes - 20_000
     return {
-        "variant": variant, "model": f"runs/{variant}", "dataset": "corpus", "split": split, "utterances": 200,
-        "synthetic_corpus": True, "normalizer": "basic",
+        "variant": variant, "model": f"runs/{variant}", "family": family, "dataset": "corpus", "split": split,
+        "utterances": 200, "synthetic_corpus": True, "normalizer": "basic",
         "unknown_labels": {"tokens": 0, "words": 0, "total_words": words, "examples": []},
         "wer": wer, "cer": wer / 2.5, "word_errors": round(wer * words), "words": words,
         "size": {"params": params, "weight_bytes": weight_bytes, "folder_bytes": folder_bytes,

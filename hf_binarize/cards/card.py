@@ -11,12 +11,19 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..atomic import write_atomically
+from ..evaluation.families import FAMILIES
 from .plot import plot_png
 from .provenance import Licence, base_models, find_language, find_licence, on_synthetic_corpus
 from .results import data_differences, fmt, index_results, size_mb, split_names
 from .table import relative_cell, summary_table
 
-TAGS = ["hf-binarize", "binarization", "1-bit", "rnnt", "speech"]
+TAGS = ["hf-binarize", "binarization", "1-bit", "speech"]
+
+# What a model of each Parakeet family is, in the card's words; a record without a family (written before records
+# carried it, or of another model) gets the generic words and no family tag.
+_KINDS = {"rnnt": "speech recognition transducer (RNN-T)",
+          "tdt": "speech recognition token-and-duration transducer (TDT)",
+          "ctc": "speech recognition model with a CTC head"}
 
 # Variant and split names become file and folder names.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -67,6 +74,7 @@ def model_card(results: Sequence[dict], variant: str, baseline: str = "float", *
     is_baseline = variant == baseline
     name = repo_id or variant
     size = next(iter(rows.values()))["size"]
+    family = next(iter(rows.values())).get("family")
 
     eval_results = []
     for split, r in rows.items():
@@ -83,17 +91,18 @@ def model_card(results: Sequence[dict], variant: str, baseline: str = "float", *
     if isinstance(license, str):
         license = Licence(license)
     extra.update(license.metadata() if license else {})
+    tags = [*TAGS, family] if family in _KINDS else list(TAGS)
     data = ModelCardData(model_name=name, language=list(language) or None, library_name="transformers",
-                         pipeline_tag="automatic-speech-recognition", tags=list(TAGS), eval_results=eval_results,
+                         pipeline_tag="automatic-speech-recognition", tags=tags, eval_results=eval_results,
                          **extra)
 
     plots = [plot_file] if isinstance(plot_file, str) else list(plot_file or [])
-    body = [f"# {name}", "", _what_it_is(variant, baseline, size, base_model), "",
+    body = [f"# {name}", "", _what_it_is(variant, baseline, size, base_model, family), "",
             *_results_section(rows, base, baseline, is_baseline), "",
             *_size_section(size), "",
             *_speed_section(rows, base, baseline, is_baseline), "",
             *_commands_section(rows), "",
-            *_usage_section(name, is_baseline), "",
+            *_usage_section(name, is_baseline, family), "",
             "## All variants", "",
             _same_data_note(results, baseline), "",
             summary_table(results, baseline), "",
@@ -111,7 +120,7 @@ def _same_data_note(results: Sequence[dict], baseline: str) -> str:
             "disk, RTF is decode seconds per second of audio.")
 
 
-def _what_it_is(variant: str, baseline: str, size: dict, base_model: str | None) -> str:
+def _what_it_is(variant: str, baseline: str, size: dict, base_model: str | None, family: str | None) -> str:
     params, precision = size["params"], size["precision"]
     # Formats the JSON has no key for (int4 of another library, say) would otherwise vanish from the breakdown.
     counts = [("1-bit", precision["binary"]), ("int8", precision["int8"]), ("float", precision["float"]),
@@ -120,7 +129,7 @@ def _what_it_is(variant: str, baseline: str, size: dict, base_model: str | None)
     kind = ("the float baseline the other `hf-binarize` variants are compared with" if variant == baseline else
             f"a binarized or otherwise quantized version of the `{baseline}` baseline"
             + (f" ([{base_model}](https://huggingface.co/{base_model}))" if base_model else ""))
-    text = f"`{variant}`: a speech recognition transducer (RNN-T) for transformers, {kind}. "
+    text = f"`{variant}`: a {_KINDS.get(family, 'speech recognition model')} for transformers, {kind}. "
     text += f"It has {params:,} parameters"
     text += f", stored as: {shares}." if shares else "."
     if precision["binary"]:
@@ -219,13 +228,15 @@ def _commands_section(rows: dict[str, dict]) -> list[str]:
     return lines[:-1]
 
 
-def _usage_section(name: str, is_baseline: bool) -> list[str]:
+def _usage_section(name: str, is_baseline: bool, family: str | None) -> list[str]:
     why = ("harmless for a float model, and needed by its binarized siblings" if is_baseline else
            "registers the packed format with transformers; without it loading fails with a size mismatch")
+    # The pipeline finds the model's class itself; the explicit load needs the family's auto class.
+    auto = FAMILIES[family][0].__name__ if family in FAMILIES else None
     return ["## How to use", "", "```python",
             f"import hf_binarize  # {why}",
-            "from transformers import AutoModelForRNNT, AutoProcessor, pipeline", "",
-            f'model = AutoModelForRNNT.from_pretrained("{name}")',
+            f"from transformers import {f'{auto}, ' if auto else ''}AutoProcessor, pipeline", "",
+            *([f'model = {auto}.from_pretrained("{name}")'] if auto else []),
             f'processor = AutoProcessor.from_pretrained("{name}")',
             f'asr = pipeline("automatic-speech-recognition", model="{name}")',
             'print(asr("speech.wav")["text"])', "```"]

@@ -99,9 +99,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, max_steps: int, lr: float,
-                           lr_warmup_steps: int, eval_steps: int) -> None:
+                           lr_warmup_steps: int, eval_steps: int, ctc_weight: float | None) -> None:
     """Where a training run writes, how long and how fast it trains, how often it evaluates and checkpoints; the
-    keywords are the recipe's defaults."""
+    keywords are the recipe's defaults (``ctc_weight=None``: the trainer's, which depends on the model's family)."""
     group = parser.add_argument_group("training")
     group.add_argument("--output-dir", default=output_dir,
                        help="where the final model and its processor go, nothing else (default %(default)s)")
@@ -132,8 +132,9 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, 
     group.add_argument("--num-samples", type=int, default=4,
                        help="training utterances decoded each time (default 4)")
     group.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
-    group.add_argument("--ctc-weight", type=float,
-                       help="weight of the auxiliary CTC loss on the encoder; 0 off (default %(default)s)")
+    group.add_argument("--ctc-weight", type=float, default=ctc_weight,
+                       help="weight of the auxiliary CTC loss on a transducer's encoder (a CTC model has none); 0 off "
+                            + ("(default 0.3, 0 for a CTC model)" if ctc_weight is None else "(default %(default)s)"))
     spec = parser.add_argument_group("SpecAugment", "masks on the features of training batches only (see "
                                      "hf_binarize.data.augment); --freq-masks 0 --time-masks 0 turns it off")
     defaults = SpecAugment()

@@ -4,7 +4,7 @@ Prepared datasets carry a ``length`` column (feature frames), the default ``leng
 ``TrainingArguments``, so ``Trainer`` groups by it with ``train_sampling_strategy="group_by_length"`` and
 ``remove_unused_columns=False`` (otherwise ``Trainer`` drops ``length`` before building its sampler, which then
 measures every example itself; the collator ignores the extra columns). :class:`LengthGroupedBatchSampler` is what
-:class:`hf_binarize.training.TransducerTrainer` uses instead, because its order resumes exactly, and what custom
+:class:`hf_binarize.training.ParakeetTrainer` uses instead, because its order resumes exactly, and what custom
 loops can use.
 """
 

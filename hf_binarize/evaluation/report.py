@@ -28,7 +28,7 @@ from ..data.synthetic import is_synthetic_corpus
 from ..data.text import scoring_normalizer
 from ..data.vocabulary import UnknownLabels
 from ..size import SizeReport, size_report
-from .families import auto_class
+from .families import auto_class, family_of
 from .transcription import Transcripts, transcribe
 
 # Utterances longer than this many seconds are left out of a score unless told otherwise (--max-duration): the
@@ -37,8 +37,8 @@ MAX_DURATION = 30.0
 
 # The JSON record of one score (:meth:`Evaluation.to_dict`), as readers check it: every key is required, extra keys
 # are allowed (newer writers may add some). A type is the JSON type of the value; a dict, a nested object. Keys
-# added since (dataset_config, max_duration, skipped, normalizer, unknown_labels, synthetic_corpus) are optional:
-# records written before them still load.
+# added since (dataset_config, max_duration, skipped, normalizer, unknown_labels, synthetic_corpus, family) are
+# optional: records written before them still load.
 RECORD_SCHEMA: dict[str, Any] = {
     "variant": str, "model": str, "dataset": str, "split": str, "utterances": int,
     "wer": float, "cer": float, "word_errors": int, "words": int,
@@ -69,6 +69,8 @@ class Evaluation:
     dataset_config: str | None = None
     unknown: UnknownLabels = field(default_factory=UnknownLabels)
     synthetic_corpus: bool = False
+    family: str | None = None
+    """The model's Parakeet family (:mod:`hf_binarize.evaluation.families`), ``None`` for any other model."""
 
     @property
     def rtf(self) -> float:
@@ -87,7 +89,7 @@ class Evaluation:
         word, character = self.transcripts.wer, self.transcripts.cer
         size = self.size
         return {
-            "variant": self.variant, "model": self.model, "dataset": self.dataset,
+            "variant": self.variant, "model": self.model, "family": self.family, "dataset": self.dataset,
             "dataset_config": self.dataset_config, "split": self.split,
             "utterances": len(self.transcripts.references),
             "max_duration": self.max_duration, "skipped": dict(self.skipped),
@@ -198,7 +200,7 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
                       command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
                       dataset_config=dataset_config, unknown=preparer.unknown,
-                      synthetic_corpus=is_synthetic_corpus(dataset))
+                      synthetic_corpus=is_synthetic_corpus(dataset), family=family_of(network.config))
 
 
 def prepare_examples(processor: Any, dataset: str | os.PathLike, *, split: str, audio_column: str = "audio",

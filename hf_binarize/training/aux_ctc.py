@@ -4,11 +4,12 @@ A transducer trained from scratch can lower its loss through the prediction netw
 a CTC loss on the encoder output (weight 0.3 in this project's measurements) forces the encoder to align with the
 labels. The head exists only for training: it is attached to the model as ``aux_ctc_head`` so that DDP averages its
 gradients, gradient clipping and the optimizer see it and Trainer checkpoints carry its optimizer state, but it is
-listed in the model's ``_keys_to_ignore_on_save``, so ``save_pretrained`` writes a plain ``ParakeetForRNNT``
-checkpoint. Its weights go to their own file (:data:`HEAD_FILE`) beside the checkpoint, for resuming and for QAT.
+listed in the model's ``_keys_to_ignore_on_save``, so ``save_pretrained`` writes a plain ``ParakeetForRNNT`` (or
+``ParakeetForTDT``) checkpoint. Its weights go to their own file (:data:`HEAD_FILE`) beside the checkpoint, for
+resuming and for QAT. A ``ParakeetForCTC`` gets no such head: it is a CTC model already.
 
 The head is applied to the forward's ``last_hidden_state`` outside the model's forward. Under DDP that requires
-``find_unused_parameters=False`` (which :class:`hf_binarize.training.TransducerTrainer` sets): otherwise DDP marks
+``find_unused_parameters=False`` (which :class:`hf_binarize.training.ParakeetTrainer` sets): otherwise DDP marks
 the head unused when the forward ends, then again when its gradient arrives, and stops with an error.
 """
 
@@ -21,15 +22,24 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from ..evaluation.families import family_of
+
 HEAD_NAME = "aux_ctc_head"
 HEAD_FILE = "aux_ctc_head.safetensors"
 
 
 def attach_aux_ctc_head(model: nn.Module) -> nn.Linear:
-    """Adds (or returns the existing) float ``Linear(encoder hidden -> vocab)`` head as ``model.aux_ctc_head``."""
+    """Adds (or returns the existing) float ``Linear(encoder hidden -> vocab)`` head as ``model.aux_ctc_head``.
+
+    Raises ``ValueError`` for a ``ParakeetForCTC``: its own head and loss are CTC already, on the same encoder
+    output, so a second one would only repeat its loss under another weight.
+    """
     if hasattr(model, HEAD_NAME):
         return getattr(model, HEAD_NAME)
     config = model.config
+    if family_of(config) == "ctc":
+        raise ValueError(f"a {type(model).__name__} is trained with its own CTC loss: the auxiliary CTC loss is for "
+                         "transducers (RNN-T, TDT); set its weight (--ctc-weight) to 0")
     parameter = next(model.parameters())
     head = nn.Linear(config.encoder_config.hidden_size, config.vocab_size, device=parameter.device)
     model.add_module(HEAD_NAME, head)
@@ -73,16 +83,16 @@ def load_aux_ctc_head(model: nn.Module, folder: str | os.PathLike) -> bool:
 
 
 def aux_ctc_loss(logits: torch.Tensor, encoder_lengths: torch.Tensor, labels: torch.Tensor,
-                 blank_token_id: int) -> torch.Tensor:
+                 label_lengths: torch.Tensor, blank_token_id: int) -> torch.Tensor:
     """CTC loss of the head's ``logits`` ``(B, T, V)``, in nats per label: summed over the batch and divided by the
     number of labels, the ``mean_volume`` reduction of the transducer loss, so that the two add up on one scale.
 
-    The CTC blank is the transducer's blank; ``labels`` are padded with it, as the RNN-T loss expects. Utterances
-    with more labels than frames have no alignment and contribute zero (``zero_infinity``), not infinity.
+    The CTC blank is the transducer's blank; ``labels`` ``(B, U)`` hold ``label_lengths`` labels each, whatever pads
+    the rest (the RNN-T collation pads with the blank, the TDT one with the pad id). Utterances with more labels
+    than frames have no alignment and contribute zero (``zero_infinity``), not infinity.
     """
     log_probs = logits.float().log_softmax(-1)
     input_lengths = encoder_lengths.long().clamp(max=logits.shape[1])
-    target_lengths = (labels != blank_token_id).sum(-1)
-    losses = nn.functional.ctc_loss(log_probs.transpose(0, 1), labels, input_lengths, target_lengths,
+    losses = nn.functional.ctc_loss(log_probs.transpose(0, 1), labels, input_lengths, label_lengths,
                                     blank=blank_token_id, reduction="none", zero_infinity=True)
-    return losses.sum() / target_lengths.sum().clamp(min=1)
+    return losses.sum() / label_lengths.sum().clamp(min=1)

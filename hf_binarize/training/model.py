@@ -1,4 +1,5 @@
-"""A small ``ParakeetForRNNT`` to train from scratch, and the check that its labels fit its encoder frames."""
+"""A small Parakeet model (RNN-T, TDT or CTC) to train from scratch, and the check that its labels fit its encoder
+frames."""
 
 from __future__ import annotations
 
@@ -7,17 +8,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import ParakeetForRNNT, ParakeetProcessor, ParakeetRNNTConfig
+from transformers import (
+    ParakeetCTCConfig,
+    ParakeetForCTC,
+    ParakeetForRNNT,
+    ParakeetForTDT,
+    ParakeetProcessor,
+    ParakeetRNNTConfig,
+    ParakeetTDTConfig,
+    PreTrainedModel,
+)
+
+from ..evaluation.families import FAMILIES
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RNNTArchitecture:
-    """The architecture hyperparameters of a small FastConformer RNN-T (its size in bytes is
-    :func:`hf_binarize.size_report`'s). The defaults (5.6 M parameters with 80 mel bins and a 30-character
-    vocabulary) follow a model this project measured on a 2-core CPU (hidden 176, 6 layers, decoder 256), with 4x
-    instead of Parakeet's 8x subsampling."""
+class ParakeetArchitecture:
+    """The architecture hyperparameters of a small FastConformer Parakeet model (its size in bytes is
+    :func:`hf_binarize.size_report`'s). The defaults (an RNN-T of 5.6 M parameters with 80 mel bins and a
+    30-character vocabulary) follow a model this project measured on a 2-core CPU (hidden 176, 6 layers, decoder
+    256), with 4x instead of Parakeet's 8x subsampling. The decoder sizes are those of the transducers' prediction
+    and joint networks; a CTC model has neither."""
 
     hidden_size: int = 176
     num_layers: int = 6
@@ -31,12 +44,19 @@ class RNNTArchitecture:
     dropout: float = 0.1
 
 
-def build_rnnt_model(processor: ParakeetProcessor, architecture: RNNTArchitecture = RNNTArchitecture(), seed: int = 0) -> ParakeetForRNNT:
-    """A randomly initialised ``ParakeetForRNNT`` whose vocabulary, blank and mel bins match ``processor``.
+def build_parakeet_model(processor: ParakeetProcessor, architecture: ParakeetArchitecture = ParakeetArchitecture(),
+                         family: str = "rnnt", seed: int = 0) -> PreTrainedModel:
+    """A randomly initialised ``ParakeetForRNNT``, ``ParakeetForTDT`` (``family="tdt"``, transformers' default
+    durations 0-4) or ``ParakeetForCTC`` (``family="ctc"``) whose vocabulary, blank and mel bins match
+    ``processor``.
 
-    Layer drop is off: with a handful of layers, dropping one removes a large share of the encoder. The generation
-    config gets the blank as ``decoder_start_token_id``, which ``generate`` needs and Parakeet's config lacks.
+    The blank is the last id and also the padding id (a CTC model's blank is its ``pad_token_id``). Layer drop is
+    off: with a handful of layers, dropping one removes a large share of the encoder. A transducer's generation
+    config gets the blank as ``decoder_start_token_id``, which ``generate`` needs and Parakeet's config lacks; a
+    TDT's also suppresses the ids past the vocabulary (see below).
     """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(sorted(FAMILIES))}, got {family!r}")
     if architecture.subsampling_factor & (architecture.subsampling_factor - 1) or architecture.subsampling_factor < 2:
         raise ValueError(f"subsampling_factor must be a power of 2 (>= 2), got {architecture.subsampling_factor}")
     tokenizer = processor.tokenizer
@@ -50,29 +70,39 @@ def build_rnnt_model(processor: ParakeetProcessor, architecture: RNNTArchitectur
         num_mel_bins=processor.feature_extractor.feature_size, dropout=architecture.dropout,
         activation_dropout=architecture.dropout, attention_dropout=architecture.dropout, layerdrop=0.0,
     )
-    config = ParakeetRNNTConfig(
+    torch.manual_seed(seed)
+    if family == "ctc":
+        return ParakeetForCTC(ParakeetCTCConfig(encoder_config=encoder, vocab_size=len(tokenizer), pad_token_id=blank))
+    config_class, model_class = ((ParakeetTDTConfig, ParakeetForTDT) if family == "tdt" else
+                                 (ParakeetRNNTConfig, ParakeetForRNNT))
+    config = config_class(
         encoder_config=encoder, vocab_size=len(tokenizer), blank_token_id=blank, pad_token_id=blank,
         decoder_hidden_size=architecture.decoder_hidden_size, num_decoder_layers=architecture.num_decoder_layers,
     )
-    torch.manual_seed(seed)
-    model = ParakeetForRNNT(config)
+    model = model_class(config)
     model.generation_config.decoder_start_token_id = blank
     model.generation_config.pad_token_id = blank
+    if family == "tdt":
+        # transformers 5.24's TDT generate picks the token by the argmax of the whole joint output, durations
+        # included, and a duration's index then crashes the prediction network's embedding (hf_binarize's own
+        # decoding masks them per call); saved in the generation config, the mask reaches the ASR pipeline too.
+        durations = range(config.vocab_size, config.vocab_size + len(config.durations))
+        model.generation_config.suppress_tokens = list(durations)
     return model
 
 
-def encoder_frames(model: ParakeetForRNNT, feature_frames: Sequence[int]) -> list[int]:
+def encoder_frames(model: PreTrainedModel, feature_frames: Sequence[int]) -> list[int]:
     """Encoder output frames for inputs of ``feature_frames`` feature frames."""
     lengths = torch.as_tensor(list(feature_frames), dtype=torch.long)
     return model._get_subsampling_output_length(lengths).tolist()
 
 
-def labels_over_frames(model: ParakeetForRNNT, feature_frames: Sequence[int],
+def labels_over_frames(model: PreTrainedModel, feature_frames: Sequence[int],
                        label_counts: Sequence[int]) -> float:
     """The fraction of utterances with more labels than encoder frames, logged with a warning when non-zero.
 
     Such an utterance has no CTC alignment at all, and a transducer can then fit it from the prediction network
-    alone: this project measured a healthy-looking loss and 98% WER for a model that learnt only a language model
+    alone (and a CTC model cannot learn it at all): this project measured a healthy-looking loss and 98% WER for a model that learnt only a language model
     this way. Lower the subsampling factor or use a coarser vocabulary when the fraction is large.
     """
     if not len(label_counts):

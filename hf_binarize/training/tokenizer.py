@@ -11,9 +11,9 @@ id NeMo and transformers' Parakeet transducers use for blank (``vocab_size - 1``
 token, so that ``ParakeetTokenizer`` drops it when decoding and labels the processor pads are ones the RNN-T loss
 counts as padding (``labels != blank_token_id``).
 
-RNN-T output must not be collapsed like CTC output ("hello" would read "helo"): the processor is built with
-``decoder_type="rnnt"``, so ``processor.batch_decode`` passes ``group_tokens=False``; code that calls the tokenizer
-directly must pass it itself.
+Transducer output must not be collapsed like CTC output ("hello" would read "helo"): the processor of a transducer
+is built with ``decoder_type="rnnt"`` (or ``"tdt"``), so ``processor.batch_decode`` passes ``group_tokens=False``;
+code that calls the tokenizer directly must pass it itself.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def build_character_tokenizer(texts: Iterable[str] = (), alphabet: str = DEFAULT
     return ParakeetTokenizer(tokenizer_object=backend, unk_token=UNK_TOKEN, pad_token=BLANK_TOKEN)
 
 
-def build_processor(tokenizer: ParakeetTokenizer, num_mel_bins: int = 80,
-                    sampling_rate: int = 16000) -> ParakeetProcessor:
-    """A ``ParakeetProcessor`` (log-mel features, RNN-T decoding) around ``tokenizer``."""
+def build_processor(tokenizer: ParakeetTokenizer, num_mel_bins: int = 80, sampling_rate: int = 16000,
+                    decoder_type: str = "rnnt") -> ParakeetProcessor:
+    """A ``ParakeetProcessor`` (log-mel features) around ``tokenizer`` that decodes the way the model family
+    ``decoder_type`` emits: ``"rnnt"`` and ``"tdt"`` keep repeated tokens, ``"ctc"`` merges them."""
     feature_extractor = ParakeetFeatureExtractor(feature_size=num_mel_bins, sampling_rate=sampling_rate)
-    return ParakeetProcessor(feature_extractor, tokenizer, blank_token=BLANK_TOKEN, decoder_type="rnnt")
+    return ParakeetProcessor(feature_extractor, tokenizer, blank_token=BLANK_TOKEN, decoder_type=decoder_type)

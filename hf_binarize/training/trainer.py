@@ -1,11 +1,17 @@
-"""``TransducerTrainer``: transformers' Trainer for ``ParakeetForRNNT`` with an auxiliary CTC loss, optional
-distillation from a teacher, length-grouped batches that resume in order, and WER at every evaluation.
+"""``ParakeetTrainer``: transformers' Trainer for ``ParakeetForRNNT``, ``ParakeetForTDT`` and ``ParakeetForCTC``
+with an auxiliary CTC loss for the transducers, optional distillation from a teacher, length-grouped batches that
+resume in order, and WER at every evaluation.
 
-Loss per batch: ``rnnt + ctc_weight * ctc + distill_weight * kl``, each in nats per label (or per lattice node for
-the KL). The parts are logged as ``rnnt_loss``, ``ctc_loss`` and ``kl_loss``, averaged since the previous log line
-(on the main process, over its own batches).
+Loss per batch: ``model + ctc_weight * ctc + distill_weight * kl``. The model's loss is the one its own forward
+computes from the labels: RNN-T (``mean_volume``: nats per label) and TDT (transformers' default ``mean``: nats per
+label of each utterance, averaged), both this package's implementations (:mod:`hf_binarize.losses`, registered with
+transformers where torchaudio is missing), or CTC (torch's, with the config's ``ctc_loss_reduction`` and
+``ctc_zero_infinity``). ``ctc`` is the auxiliary CTC loss in nats per label, ``kl`` the KL to the teacher per
+lattice node (:func:`hf_binarize.training.distillation.distillation_loss`). The parts are logged as
+``rnnt_loss``, ``tdt_loss`` or ``ctc_loss`` (the model's), ``aux_ctc_loss`` and ``kl_loss``, averaged since the
+previous log line (on the main process, over its own batches).
 
-Checkpoints are the Trainer's: the model as a plain ``ParakeetForRNNT`` (latent float weights and
+Checkpoints are the Trainer's: the model as a plain checkpoint of its class (latent float weights and
 ``quantization_config.mode="qat"`` during QAT), the processor, the auxiliary CTC head in its own file
 (:mod:`hf_binarize.training.aux_ctc`), optimizer, scheduler, RNG states and trainer state. Batches come from
 :class:`hf_binarize.data.sampling.LengthGroupedBatchSampler`, whose order is a function of the seed and the epoch
@@ -30,6 +36,7 @@ from transformers import Trainer
 from ..data.augment import SpecAugment
 from ..data.collation import SpeechCollator
 from ..data.sampling import LengthGroupedBatchSampler
+from ..evaluation.families import family_of
 from ..evaluation.transcription import Transcripts, transcribe
 from ..losses import register as register_losses
 from .aux_ctc import (
@@ -40,7 +47,7 @@ from .aux_ctc import (
     load_aux_ctc_head,
     save_aux_ctc_head,
 )
-from .distillation import lattice_kl_loss
+from .distillation import distillation_loss
 
 logger = logging.getLogger(__name__)
 
@@ -67,35 +74,47 @@ class _VariableBatches(Sampler[list[int]]):
         return len(self.sampler)
 
 
-class TransducerTrainer(Trainer):
-    """Trains a ``ParakeetForRNNT`` (float, or QAT from :class:`hf_binarize.BinaryQuantizationConfig` with
-    ``mode="qat"``) on ``datasets.Dataset`` splits prepared by :class:`hf_binarize.data.preparation.SpeechPreparer`.
+class ParakeetTrainer(Trainer):
+    """Trains a ``ParakeetForRNNT``, ``ParakeetForTDT`` or ``ParakeetForCTC`` (float, or QAT from
+    :class:`hf_binarize.BinaryQuantizationConfig` with ``mode="qat"``) on ``datasets.Dataset`` splits prepared by
+    :class:`hf_binarize.data.preparation.SpeechPreparer`.
 
     Args:
-        model: the transducer. With ``ctc_weight > 0`` it gets an ``aux_ctc_head`` (see
+        model: the model. With ``ctc_weight > 0`` a transducer gets an ``aux_ctc_head`` (see
             :mod:`hf_binarize.training.aux_ctc`), unless it already has one.
         args: ``TrainingArguments``, left unchanged: the trainer uses a copy with ``remove_unused_columns`` off (the
             collator picks its columns; the transcripts are needed for WER), ``prediction_loss_only`` on (the
             lattice logits are too large to gather) and ``ddp_find_unused_parameters`` off (see
             :mod:`hf_binarize.training.aux_ctc`).
         processor: the ``ParakeetProcessor``, saved into every checkpoint; its tokenizer decodes hypotheses.
-        ctc_weight: weight of the auxiliary CTC loss; 0 disables it.
-        teacher: a float transducer with the same vocabulary, for ``distill_weight > 0``; kept in eval mode and out
-            of the optimizer and the checkpoints.
-        distill_weight: weight of the lattice KL to the teacher (:func:`lattice_kl_loss`); 0 disables it.
+        ctc_weight: weight of the auxiliary CTC loss; 0 disables it; ``None``: 0.3 for a transducer, 0 for a CTC
+            model, which cannot have one (``ValueError``).
+        teacher: a float model of the same family and vocabulary, for ``distill_weight > 0``; kept in eval mode and
+            out of the optimizer and the checkpoints.
+        distill_weight: weight of the KL to the teacher (:func:`distillation_loss`); 0 disables it.
         distill_temperature: its temperature.
         spec_augment: masks applied to the features of training batches (never in evaluation), drawn from torch's
             global generator, which the Trainer seeds and restores on resume; ``None`` for none.
         kwargs: the remaining ``Trainer`` arguments (``train_dataset``, ``eval_dataset``, ``callbacks``...).
     """
 
-    def __init__(self, model: nn.Module, args: Any, *, processor: Any, ctc_weight: float = 0.3,
+    def __init__(self, model: nn.Module, args: Any, *, processor: Any, ctc_weight: float | None = None,
                  teacher: nn.Module | None = None, distill_weight: float = 0.0, distill_temperature: float = 1.0,
                  spec_augment: SpecAugment | None = None, **kwargs: Any) -> None:
+        family = family_of(model.config)
+        if family is None:
+            raise ValueError(f"a {type(model).__name__} is not a Parakeet speech model the trainer knows")
+        if ctc_weight is None:
+            ctc_weight = 0.0 if family == "ctc" else 0.3
         if ctc_weight < 0 or distill_weight < 0:
             raise ValueError("ctc_weight and distill_weight must be non-negative")
         if distill_weight > 0 and teacher is None:
             raise ValueError("distill_weight > 0 needs a teacher model")
+        if distill_weight > 0 and (family_of(teacher.config), teacher.config.vocab_size) != (
+                family, model.config.vocab_size):
+            raise ValueError(f"the teacher ({type(teacher).__name__}, vocabulary of {teacher.config.vocab_size}) "
+                             f"must be of the student's family and vocabulary ({type(model).__name__}, "
+                             f"{model.config.vocab_size})")
         # torchaudio, which transformers' RNN-T loss calls, is not installable beside every torch build.
         register_losses()
         if ctc_weight > 0:
@@ -105,8 +124,12 @@ class TransducerTrainer(Trainer):
         # (see aux_ctc).
         args = dataclasses.replace(args, remove_unused_columns=False, prediction_loss_only=True,
                                    ddp_find_unused_parameters=False)
-        kwargs.setdefault("data_collator", SpeechCollator.for_model(model))
+        collation = SpeechCollator.for_model(model)
+        kwargs.setdefault("data_collator", collation)
         super().__init__(model=model, args=args, processing_class=processor, **kwargs)
+        self.family = family
+        # What pads the labels the model's loss reads (its own rule, whatever collator the caller passed).
+        self._label_pad_id = collation.label_pad_token_id
         # compute_loss returns a per-batch mean: the Trainer must divide it by the accumulation steps.
         self.loss_is_scaled_for_ga = False
         self.ctc_weight = ctc_weight
@@ -145,25 +168,26 @@ class TransducerTrainer(Trainer):
         if model.training and self.spec_augment is not None:
             # The teacher, if any, hears the same masked features: it is distilled from, not evaluated.
             features = self.spec_augment(features.clone(), attention_mask.sum(-1))
+        # The transducers' prediction network reads the labels after a blank; a CTC model has none.
+        decoder = {"decoder_input_ids": inputs["decoder_input_ids"]} if "decoder_input_ids" in inputs else {}
         # num_items_in_batch is not passed on: Parakeet's forward hands extra kwargs to its encoder layers.
-        outputs = model(input_features=features, attention_mask=attention_mask,
-                        decoder_input_ids=inputs["decoder_input_ids"], labels=labels)
+        outputs = model(input_features=features, attention_mask=attention_mask, labels=labels, **decoder)
         loss = outputs.loss
-        parts = {"rnnt_loss": loss.detach()}
+        parts = {f"{self.family}_loss": loss.detach()}
         unwrapped = self.accelerator.unwrap_model(model)
-        blank = unwrapped.config.blank_token_id
         encoder_lengths = unwrapped._get_subsampling_output_length(attention_mask.sum(-1))
+        label_lengths = (labels != self._label_pad_id).sum(-1)
         if self.ctc_weight > 0:
             ctc_logits = getattr(unwrapped, HEAD_NAME)(outputs.last_hidden_state)
-            ctc = aux_ctc_loss(ctc_logits, encoder_lengths, labels, blank)
+            ctc = aux_ctc_loss(ctc_logits, encoder_lengths, labels, label_lengths, unwrapped.config.blank_token_id)
             loss = loss + self.ctc_weight * ctc
-            parts["ctc_loss"] = ctc.detach()
+            parts["aux_ctc_loss"] = ctc.detach()
         if self.teacher is not None:
             with torch.no_grad():
                 teacher_logits = self.teacher(input_features=features, attention_mask=attention_mask,
-                                              decoder_input_ids=inputs["decoder_input_ids"]).logits
-            kl = lattice_kl_loss(outputs.logits, teacher_logits, encoder_lengths, (labels != blank).sum(-1),
-                                 self.distill_temperature)
+                                              **decoder).logits
+            kl = distillation_loss(unwrapped.config, outputs.logits, teacher_logits, encoder_lengths, label_lengths,
+                                   self.distill_temperature)
             loss = loss + self.distill_weight * kl
             parts["kl_loss"] = kl.detach()
         if model.training:

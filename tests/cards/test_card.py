@@ -143,3 +143,36 @@ def test_cards_refuse_variants_scored_with_different_normalisers(tmp_path, resul
     # Records from before the normaliser was recorded were scored with the basic one.
     old = [{key: value for key, value in r.items() if key != "normalizer"} for r in results]
     write_cards(old, tmp_path, license="apache-2.0")
+
+
+FAMILY_WORDS = {"rnnt": ("transducer (RNN-T)", "AutoModelForRNNT"),
+                "tdt": ("token-and-duration transducer (TDT)", "AutoModelForTDT"),
+                "ctc": ("model with a CTC head", "AutoModelForCTC")}
+# The seed paper's title, cited on every card with 1-bit weights whatever the model.
+PAPER = "*USM RNN-T model weights binarization*"
+
+
+@pytest.mark.parametrize("family", list(FAMILY_WORDS))
+def test_the_card_names_the_models_family(family):
+    results = [result(variant, "test", wer, size, 5.0, family=family)
+               for variant, wer, size in (("float", 0.4, 2_000_000), ("binary", 0.5, 100_000))]
+    card = model_card(results, "binary", "float", license="apache-2.0")
+    words, auto = FAMILY_WORDS[family]
+    assert f"`binary`: a speech recognition {words} for transformers" in card.text
+    assert f"from transformers import {auto}, AutoProcessor, pipeline" in card.text
+    assert f'model = {auto}.from_pretrained("binary")' in card.text
+    assert family in card.data.to_dict()["tags"]
+    for other in set(FAMILY_WORDS) - {family}:
+        assert other not in card.data.to_dict()["tags"] and FAMILY_WORDS[other][1] not in card.text
+    if family != "rnnt":
+        assert "RNN-T" not in card.text.replace(PAPER, "") and "RNNT" not in card.text
+
+
+def test_a_record_without_a_family_gets_generic_words():
+    # Records written before they named the family.
+    results = [{key: value for key, value in r.items() if key != "family"} for r in sample_results()]
+    card = model_card(results, "binary-all", "float", license="apache-2.0")
+    assert "`binary-all`: a speech recognition model for transformers" in card.text
+    assert "from transformers import AutoProcessor, pipeline" in card.text and ".from_pretrained(" in card.text
+    assert "AutoModelFor" not in card.text and "RNN-T" not in card.text.replace(PAPER, "")
+    assert not {"rnnt", "tdt", "ctc"} & set(card.data.to_dict()["tags"])

@@ -31,10 +31,10 @@ from hf_binarize.evaluation import report as evaluate_module
 from hf_binarize.evaluation.transcription import transcribe
 from hf_binarize.size import folder_size, size_report
 from hf_binarize.training import (
-    RNNTArchitecture,
+    ParakeetArchitecture,
     build_character_tokenizer,
+    build_parakeet_model,
     build_processor,
-    build_rnnt_model,
 )
 
 sf = pytest.importorskip("soundfile")
@@ -45,7 +45,8 @@ UTTERANCES = {"a.wav": (0.6, "the cat sat"), "b.wav": (0.8, "a dog ran home"), "
               "d.wav": (0.5, "red fox")}
 SCHEMA = {
     # dataset_config: None here, where the dataset has a single config and none is named.
-    "variant": str, "model": str, "dataset": str, "dataset_config": type(None), "split": str, "utterances": int,
+    "variant": str, "model": str, "family": str, "dataset": str, "dataset_config": type(None), "split": str,
+    "utterances": int,
     "max_duration": float,
     "skipped": dict, "synthetic_corpus": bool, "normalizer": str,
     "unknown_labels": {"tokens": int, "words": int, "total_words": int, "examples": list}, "wer": float, "cer": float, "word_errors": int, "words": int,
@@ -89,7 +90,7 @@ def dataset(tmp_path_factory) -> Path:
 def float_dir(tmp_path_factory) -> Path:
     """A tiny float ParakeetForRNNT with its processor."""
     processor = build_processor(build_character_tokenizer(), num_mel_bins=32)
-    model = build_rnnt_model(processor, RNNTArchitecture(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+    model = build_parakeet_model(processor, ParakeetArchitecture(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
                                                   subsampling_channels=8, decoder_hidden_size=32))
     folder = tmp_path_factory.mktemp("float")
     model.save_pretrained(folder)
@@ -283,6 +284,7 @@ def test_evaluate_writes_the_json_record(packed_dir, dataset, tmp_path, capsys):
                  "--batch-size", "2", "--json", str(record)]) == 0
     result = json.loads(record.read_text())
     check_schema(result, SCHEMA)
+    assert result["family"] == "rnnt"
     assert "RTF" in capsys.readouterr().out
 
     # Independently: the packed folder reloaded and decoded directly, scored by the WER functions.

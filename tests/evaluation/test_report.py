@@ -20,10 +20,10 @@ from hf_binarize.data.text import SCORING_NORMALIZERS
 from hf_binarize.evaluation import score_model
 from hf_binarize.size import size_report
 from hf_binarize.training import (
-    RNNTArchitecture,
+    ParakeetArchitecture,
     build_character_tokenizer,
+    build_parakeet_model,
     build_processor,
-    build_rnnt_model,
 )
 
 pytest.importorskip("datasets", reason="the data extra is not installed (pip install -e '.[data]')")
@@ -48,7 +48,7 @@ def processor():
 
 def oracle(processor, repo, config: str) -> torch.nn.Module:
     """A tiny RNN-T whose generate returns, for each utterance's features, that utterance's labels."""
-    model = build_rnnt_model(processor, RNNTArchitecture(hidden_size=32, num_layers=1, num_heads=2,
+    model = build_parakeet_model(processor, ParakeetArchitecture(hidden_size=32, num_layers=1, num_heads=2,
                                                          intermediate_size=64, subsampling_channels=8,
                                                          decoder_hidden_size=32))
     raw = load_split(repo, "test", name=config, text_column="sentence")

@@ -1,5 +1,6 @@
 """The auxiliary CTC head: attached for training, absent from save_pretrained's checkpoint, saved and loaded on its
-own for resuming; its loss is torch's CTC loss in nats per label, with the transducer's blank."""
+own for resuming, refused to a CTC model; its loss is torch's CTC loss in nats per label, with the transducer's
+blank."""
 
 from __future__ import annotations
 
@@ -51,16 +52,26 @@ def test_loss_is_ctc_per_label_with_the_transducer_blank():
     label_lengths = torch.tensor([4, 2, 1])
     expected = torch.nn.functional.ctc_loss(logits.log_softmax(-1).transpose(0, 1), labels, lengths, label_lengths,
                                             blank=blank, reduction="sum") / label_lengths.sum()
-    torch.testing.assert_close(aux_ctc_loss(logits, lengths, labels, blank), expected)
+    torch.testing.assert_close(aux_ctc_loss(logits, lengths, labels, label_lengths, blank), expected)
+    # Labels padded with another id (the TDT collation pads with the pad id): the lengths say where they end.
+    padded = torch.where(labels == blank, 0, labels)
+    torch.testing.assert_close(aux_ctc_loss(logits, lengths, padded, label_lengths, blank), expected)
 
 
 def test_an_utterance_without_alignment_counts_zero_not_infinity():
     blank = 4
     logits = torch.zeros(2, 3, 5, requires_grad=True)
     labels = torch.tensor([[1, 2], [1, 1]])  # "1 1" needs a blank between: 3 frames, but only 2 valid
-    loss = aux_ctc_loss(logits, torch.tensor([3, 2]), labels, blank)
+    loss = aux_ctc_loss(logits, torch.tensor([3, 2]), labels, torch.tensor([2, 2]), blank)
     assert torch.isfinite(loss)
     loss.backward()
     assert torch.isfinite(logits.grad).all() and logits.grad[1].abs().sum() == 0
-    alone = aux_ctc_loss(logits[:1], torch.tensor([3]), labels[:1], blank)
+    alone = aux_ctc_loss(logits[:1], torch.tensor([3]), labels[:1], torch.tensor([2]), blank)
     assert loss.item() == pytest.approx(alone.item() * 2 / 4)
+
+
+def test_a_ctc_model_gets_no_second_ctc_head():
+    model = tiny_model(family="ctc")
+    with pytest.raises(ValueError, match="ParakeetForCTC is trained with its own CTC loss"):
+        attach_aux_ctc_head(model)
+    assert not hasattr(model, "aux_ctc_head")

@@ -9,9 +9,9 @@ import pytest
 from training_helpers import RECIPES
 
 COMMANDS = {
-    "train_float": ([str(RECIPES / "train_float.py")], ["--data", "--resume", "--ctc-weight", "--subsampling-factor",
-                                                        "--tokenizer", "--vocab-size", "--freq-masks", "--time-masks",
-                                                        "--max-unknown-words"]),
+    "train_float": ([str(RECIPES / "train_float.py")], ["--data", "--resume", "--family", "--ctc-weight",
+                                                        "--subsampling-factor", "--tokenizer", "--vocab-size",
+                                                        "--freq-masks", "--time-masks", "--max-unknown-words"]),
     "qat": ([str(RECIPES / "qat.py")], ["--model", "--resume", "--learnable-scales", "--centred", "--group-size",
                                         "--int8", "--warmup-steps", "--distill-weight", "--freq-masks",
                                         "--max-unknown-words"]),

@@ -18,7 +18,7 @@ import torch
 from training_helpers import MICRO_MODEL, QUIET, RECIPES, build_tiny_corpus, load_recipe, needs_espeak
 from transformers import TrainerCallback
 
-from hf_binarize.training import TransducerTrainer
+from hf_binarize.training import ParakeetTrainer
 from hf_binarize.training.run import resume_checkpoint
 
 pytestmark = needs_espeak
@@ -42,10 +42,10 @@ class _KillAfter(TrainerCallback):
 
 
 def recording_trainer(kill_after: int | None, batches: list):
-    """A TransducerTrainer that records each training batch's labels and, optionally, dies before the step after
+    """A ParakeetTrainer that records each training batch's labels and, optionally, dies before the step after
     ``kill_after`` (its checkpoint is then on disk, the state after it lost: a kill at any later moment)."""
 
-    class Recording(TransducerTrainer):
+    class Recording(ParakeetTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             if kill_after is not None:
@@ -92,7 +92,7 @@ def test_a_killed_run_resumes_where_it_stopped(recipe, corpus, tmp_path, monkeyp
 
     def run(out, kill_after=None, resume=False):
         batches: list = []
-        monkeypatch.setattr(module, "TransducerTrainer", recording_trainer(kill_after, batches))
+        monkeypatch.setattr(module, "ParakeetTrainer", recording_trainer(kill_after, batches))
         trainer = module.main([*argv, "--output-dir", str(out), *(["--resume"] if resume else [])])
         return trainer, batches
 
@@ -154,24 +154,24 @@ def test_resume_skips_a_checkpoint_killed_while_being_written(corpus, tmp_path, 
     module = load_recipe("train_float")
     argv = ["--data", str(corpus), *SCHEDULE, *RECIPE_OPTIONS["train_float"]]
 
-    class KilledWhileSaving(TransducerTrainer):
+    class KilledWhileSaving(ParakeetTrainer):
         def _save_optimizer_and_scheduler(self, output_dir):
             if self.state.global_step == STEPS:
                 raise Killed
             super()._save_optimizer_and_scheduler(output_dir)
 
     reference_batches: list = []
-    monkeypatch.setattr(module, "TransducerTrainer", recording_trainer(None, reference_batches))
+    monkeypatch.setattr(module, "ParakeetTrainer", recording_trainer(None, reference_batches))
     reference = module.main([*argv, "--output-dir", str(tmp_path / "whole")])
 
-    monkeypatch.setattr(module, "TransducerTrainer", KilledWhileSaving)
+    monkeypatch.setattr(module, "ParakeetTrainer", KilledWhileSaving)
     with pytest.raises(Killed):
         module.main([*argv, "--output-dir", str(tmp_path / "killed")])
     half = tmp_path / "killed-checkpoints" / f"checkpoint-{STEPS}"
     assert (half / "model.safetensors").is_file() and not (half / "trainer_state.json").exists()
 
     batches: list = []
-    monkeypatch.setattr(module, "TransducerTrainer", recording_trainer(None, batches))
+    monkeypatch.setattr(module, "ParakeetTrainer", recording_trainer(None, batches))
     with caplog.at_level(logging.INFO, logger="hf_binarize"):
         resumed = module.main([*argv, "--output-dir", str(tmp_path / "killed"), "--resume"])
     assert f"checkpoint-{KILLED_AFTER}" in caplog.text and f"checkpoint-{STEPS}" in caplog.text

@@ -18,10 +18,10 @@ import pytest
 from hf_binarize.data.augment import AugmentConfig
 from hf_binarize.data.synthetic import CorpusConfig, build_corpus, check_espeak
 from hf_binarize.training import (
-    RNNTArchitecture,
+    ParakeetArchitecture,
     build_character_tokenizer,
+    build_parakeet_model,
     build_processor,
-    build_rnnt_model,
 )
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -36,7 +36,7 @@ QUIET = ["--sample-steps", "0", "--logging-steps", "1"]
 
 
 MEL_BINS = 32
-TINY_SIZE = RNNTArchitecture(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, subsampling_channels=8,
+TINY_SIZE = ParakeetArchitecture(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, subsampling_channels=8,
                       decoder_hidden_size=32)
 
 
@@ -44,8 +44,8 @@ def tiny_processor():
     return build_processor(build_character_tokenizer(), num_mel_bins=MEL_BINS)
 
 
-def tiny_model(processor=None, seed: int = 0):
-    return build_rnnt_model(processor or tiny_processor(), TINY_SIZE, seed=seed)
+def tiny_model(processor=None, seed: int = 0, family: str = "rnnt", size: ParakeetArchitecture = TINY_SIZE):
+    return build_parakeet_model(processor or tiny_processor(), size, family=family, seed=seed)
 
 
 def fake_examples(count: int, seed: int = 0, frames: tuple[int, int] = (40, 120)) -> list[dict]:
