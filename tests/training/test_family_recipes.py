@@ -93,7 +93,8 @@ def test_a_family_trains_in_float_then_in_qat_and_ships(family, corpus, tmp_path
         assert main(["evaluate", "--model", str(folder), "--dataset", str(corpus), "--split", "validation",
                      "--variant", variant, "--json", str(records[-1]), "--samples", "0"]) == 0
         assert json.loads(records[-1].read_text())["family"] == family
-    assert main(["card", "--results", *map(str, records), "--out-dir", str(tmp_path / "cards")]) == 0
+    assert main(["card", "--results", *map(str, records), "--out-dir", str(tmp_path / "cards"),
+                 "--license", "apache-2.0"]) == 0
     card = (tmp_path / "cards" / "binary" / "README.md").read_text()
     assert f"a speech recognition {WORDS[family]} for transformers" in card
     assert f"{AUTO[family].__name__}.from_pretrained(" in card
