@@ -8,6 +8,7 @@ schedule options, which :func:`hf_binarize.training.run.training_arguments` turn
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..config import BinaryQuantizationConfig
@@ -65,7 +66,8 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, 
     keywords are the recipe's defaults."""
     group = parser.add_argument_group("training")
     group.add_argument("--output-dir", default=output_dir,
-                       help="where the final model and its processor go, nothing else (default %(default)s)")
+                       help="where the final model and its processor go, ready to publish: no training state "
+                            "(default %(default)s)")
     group.add_argument("--checkpoint-dir",
                        help="where the Trainer checkpoints go, as checkpoint-STEP folders (default: OUTPUT_DIR "
                             "followed by -checkpoints, a sibling, so that OUTPUT_DIR holds only what ships)")
@@ -153,3 +155,11 @@ def seconds_or_none(text: str) -> float | None:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds or 'none', got {text}")
     return value
+
+
+def variant_folder(text: str) -> tuple[str, Path]:
+    """``VARIANT=FOLDER``: a variant of the evaluation results and its model folder."""
+    variant, equals, folder = text.partition("=")
+    if not equals or not variant or not folder:
+        raise argparse.ArgumentTypeError(f"must be VARIANT=FOLDER, e.g. binary-int8=runs/qat, got {text!r}")
+    return variant, Path(folder)

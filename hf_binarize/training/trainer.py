@@ -19,6 +19,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,7 +27,9 @@ from accelerate.utils import gather_object
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 
+from ..atomic import files_into
 from ..data.augment import SpecAugment
 from ..data.collation import SpeechCollator
 from ..data.sampling import LengthGroupedBatchSampler
@@ -227,6 +230,22 @@ class TransducerTrainer(Trainer):
         return output
 
     # --------------------------------------------------------------------------------------------- saving
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Saves the model, processor and auxiliary CTC head into ``output_dir`` (default ``args.output_dir``) for
+        ``from_pretrained``: as the Trainer does, without its ``training_args.bin``, a pickle that belongs in the
+        checkpoints (which keep it) and not in a folder published to the Hub. The files are written beside
+        ``output_dir`` and renamed into it, so that a reader never sees half a file. Call it on every process (under
+        FSDP, gathering the weights is collective); only the main process writes."""
+        if _internal_call or not self.args.should_save:
+            super().save_model(output_dir, _internal_call)
+            return
+        target = Path(output_dir if output_dir is not None else self.args.output_dir)
+        with files_into(target) as staging:
+            super().save_model(str(staging))
+            (staging / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+        # What the recipes wrote there before they stopped publishing the pickle.
+        (target / TRAINING_ARGS_NAME).unlink(missing_ok=True)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         # The head's keys are in the model's _keys_to_ignore_on_save; a state_dict given by the caller (FSDP,
