@@ -7,7 +7,13 @@ import argparse
 from ..evaluation import MAX_DURATION, evaluate_model
 from .checkpoint import transducer_config
 from .console import setup_logging
-from .options import non_negative_int, positive_int, seconds_or_none
+from .options import (
+    SPLIT_HELP,
+    add_dataset_config_argument,
+    non_negative_int,
+    positive_int,
+    seconds_or_none,
+)
 
 _DESCRIPTION = """\
 Greedy WER and CER of a transducer checkpoint (float, QAT or packed) on one split of a speech dataset, scored by
@@ -25,11 +31,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="checkpoint folder with its processor, or a Hub id")
     parser.add_argument("--dataset", "--data", required=True, dest="dataset",
                         help="speech dataset: save_to_disk or audiofolder folder, parquet, or a Hub id")
-    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
-                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
-    parser.add_argument("--split", default="test",
-                        help="split to score, any name with an optional slice: test.clean, train[:1%%] "
-                             "(default %(default)s)")
+    add_dataset_config_argument(parser)
+    parser.add_argument("--split", default="test", help=f"split to score: {SPLIT_HELP} (default %(default)s)")
     parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
     parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")

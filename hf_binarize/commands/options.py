@@ -43,16 +43,29 @@ def binarization_config(args: argparse.Namespace, **fields: Any) -> BinaryQuanti
 # ------------------------------------------------------------------------------------------ data and schedule
 
 
+def add_dataset_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--dataset-config`` (or ``--name``): the config of a dataset with several (``load_dataset``'s ``name``),
+    read back as ``args.dataset_config``."""
+    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
+                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
+
+
+# How a split may be named, for the help of the options that take one.
+SPLIT_HELP = "any split name with an optional slice, as datasets writes them: train.100, test.clean, train[:1%%]"
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The dataset a training recipe reads, its splits and columns."""
+    """The dataset a training recipe reads, its config, splits and columns."""
     group = parser.add_argument_group("data")
     group.add_argument("--data", default="corpus",
                        help="speech dataset: a save_to_disk folder such as the synthetic corpus "
-                            "(hf-binarize make-dataset), an audiofolder, parquet, or a Hub id "
-                            "(default %(default)s)")
-    group.add_argument("--train-split", default="train", help="training split (default %(default)s)")
+                            "(hf-binarize make-dataset), an audiofolder, parquet, a local copy of a Hub repository, "
+                            "or a Hub id (default %(default)s)")
+    add_dataset_config_argument(group)
+    group.add_argument("--train-split", default="train",
+                       help=f"training split: {SPLIT_HELP} (default %(default)s)")
     group.add_argument("--eval-split", default="validation",
-                       help="split for evaluation loss and WER; '' for none (default %(default)s)")
+                       help=f"split for evaluation loss and WER, {SPLIT_HELP}; '' for none (default %(default)s)")
     group.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     group.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
     group.add_argument("--train-limit", type=int, help="use only the first N training utterances")

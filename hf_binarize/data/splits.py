@@ -25,14 +25,15 @@ def normalised_texts(raw: Any, text_column: str = "text") -> list[str]:
 
 
 def prepare_split(source: str | os.PathLike | Any, split: str, processor: Any, *, text_column: str = "text",
-                  audio_column: str = "audio", limit: int | None = None) -> Any:
-    """Loads (unless ``source`` is already a raw ``datasets.Dataset``) and prepares a split: features, labels,
-    ``length`` and normalised ``text`` per example, unfit examples skipped and counted in the log.
+                  audio_column: str = "audio", limit: int | None = None, name: str | None = None) -> Any:
+    """Loads (unless ``source`` is already a raw ``datasets.Dataset``) split ``split`` of config ``name`` and
+    prepares it: features, labels, ``length`` and normalised ``text`` per example, unfit examples skipped and counted
+    in the log.
 
     ``datasets`` caches the result (for a local source, in cache files beside its own), so that preparing the same
     split with an equal processor again, in a resumed run or an evaluation, reads it back instead.
     """
     raw = source if hasattr(source, "column_names") else load_split(
-        source, split, text_column=text_column, audio_column=audio_column, limit=limit)
+        source, split, text_column=text_column, audio_column=audio_column, limit=limit, name=name)
     preparer = SpeechPreparer.from_processor(processor, text_column=text_column, audio_column=audio_column)
     return preparer.prepare(raw, desc=f"preparing {split}")

@@ -209,7 +209,8 @@ class TransducerTrainer(Trainer):
         """The Trainer's loss evaluation, plus ``{prefix}_wer`` and ``{prefix}_cer`` of greedy decoding.
 
         Under DDP every process decodes its share of the utterances and the transcripts are gathered, so all
-        processes report the same WER.
+        processes report the same WER. The main process shows a progress bar of its share, as the Trainer shows
+        its own (``args.disable_tqdm`` hides both).
         """
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
                                          metric_key_prefix)
@@ -217,7 +218,9 @@ class TransducerTrainer(Trainer):
         if self.args.world_size > 1:
             dataset = dataset.shard(num_shards=self.args.world_size, index=self.args.process_index, contiguous=True)
         local = transcribe(self.model, self.processing_class.tokenizer, dataset,
-                           batch_size=self.args.per_device_eval_batch_size)
+                           batch_size=self.args.per_device_eval_batch_size,
+                           progress=self.is_world_process_zero() and not self.args.disable_tqdm,
+                           desc=f"step {self.state.global_step}: decoding {metric_key_prefix}")
         if self.args.world_size > 1:
             pairs = gather_object(list(zip(local.references, local.hypotheses, strict=True)))
             local = Transcripts([reference for reference, _ in pairs], [hypothesis for _, hypothesis in pairs])
