@@ -48,16 +48,7 @@ def replaced_folder(target: Path) -> Iterator[Path]:
     A ``target`` that is a symbolic link keeps its link: the folder it points to is the one replaced. What an
     earlier, killed replacement left beside ``target`` is first put right (:func:`recover_folder`).
     """
-    target = Path(target)
-    if target.is_symlink():
-        target = target.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover_folder(target)
-    # Not tempfile.mkdtemp: its folders are private (mode 0700), wrong for a model folder once renamed.
-    staging = _owned_name(target, "tmp")
-    staging.mkdir()
-    _in_progress.add(staging.name)
-    try:
+    with _staging_beside(target) as (target, staging):
         yield staging
         if target.exists():
             previous = staging.with_suffix(".old")
@@ -70,10 +61,40 @@ def replaced_folder(target: Path) -> Iterator[Path]:
             shutil.rmtree(previous)
         else:
             staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+
+@contextlib.contextmanager
+def files_into(target: Path) -> Iterator[Path]:
+    """A new folder beside ``target`` to write files into, each renamed into ``target`` (created if missing) when
+    the block completes, replacing the file of its name; on an error the new folder is deleted and ``target`` left
+    as it was. A reader of ``target`` sees each file as it was or complete. Unlike :func:`replaced_folder`, nothing
+    in ``target`` that the block did not write is touched, so ``target`` may hold files that are not the caller's.
+    A symbolic link is followed, and what killed earlier calls left beside ``target`` is first put right
+    (:func:`recover_folder`)."""
+    with _staging_beside(target) as (target, staging):
+        yield staging
+        target.mkdir(exist_ok=True)
+        for path in sorted(staging.iterdir()):
+            os.replace(path, target / path.name)
+
+
+@contextlib.contextmanager
+def _staging_beside(target: Path) -> Iterator[tuple[Path, Path]]:
+    """``target`` (the folder a link points to, for a link) and a new folder beside it, named as ours, after
+    putting right what killed processes left there; the new folder is deleted at the end unless it was renamed."""
+    target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(target)
+    # Not tempfile.mkdtemp: its folders are private (mode 0700), wrong for a model folder once renamed.
+    staging = _owned_name(target, "tmp")
+    staging.mkdir()
+    _in_progress.add(staging.name)
+    try:
+        yield target, staging
     finally:
+        shutil.rmtree(staging, ignore_errors=True)
         _in_progress.discard(staging.name)
 
 

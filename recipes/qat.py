@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from transformers import AutoConfig, AutoProcessor, set_seed
 
 import hf_binarize
 from hf_binarize import BinaryQuantizationConfig, freeze
-from hf_binarize.commands.console import setup_logging
+from hf_binarize.commands.console import run_reporting_errors, setup_logging
 from hf_binarize.commands.options import (
     add_binarization_arguments,
     add_data_arguments,
@@ -82,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     # Seeds the auxiliary CTC head when the float run left none; the Trainer seeds again before training.
     set_seed(args.seed)
     checkpoint = resume_checkpoint(args)
-    columns = dict(text_column=args.text_column, audio_column=args.audio_column)
+    columns = dict(text_column=args.text_column, audio_column=args.audio_column, name=args.dataset_config)
+    training_args = training_arguments(args, evaluate=bool(args.eval_split))
 
     processor = AutoProcessor.from_pretrained(args.model)
     family_class = auto_class(AutoConfig.from_pretrained(args.model))
@@ -95,19 +98,21 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
         model = family_class.from_pretrained(checkpoint)
     teacher = family_class.from_pretrained(args.model) if args.distill_weight > 0 else None
 
-    train = prepare_split(args.data, args.train_split, processor, limit=args.train_limit,
-                          max_unknown_share=args.max_unknown_words, **columns)
-    evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
-                  if args.eval_split else None)
+    # Under DDP the main process prepares the splits first; the others then read its datasets cache.
+    with training_args.main_process_first(desc="preparing the splits"):
+        train = prepare_split(args.data, args.train_split, processor, limit=args.train_limit,
+                              max_unknown_share=args.max_unknown_words, **columns)
+        evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
+                      if args.eval_split else None)
 
     callbacks = [BinarizationWarmupCallback(args.warmup_steps)]
     if args.sample_steps:
         samples = train.select(range(min(args.num_samples, len(train))))
         callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
-    trainer = ParakeetTrainer(model, training_arguments(args, evaluate=evaluation is not None),
-                              processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
+    trainer = ParakeetTrainer(model, training_args, processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
                               distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
-                              spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
+                              spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation,
+                              callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     metrics = final_metrics(trainer) if evaluation is not None else None
 
@@ -120,12 +125,13 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     if evaluation is not None:
         packed = family_class.from_pretrained(args.output_dir)
         floating = teacher or family_class.from_pretrained(args.model)
-        batch_size = args.batch_size
         print(f"QAT model at step {trainer.state.global_step}: {describe_metrics(metrics)}")
-        print(f"float  {args.model}: {transcribe(floating, processor.tokenizer, evaluation, batch_size).summary()}")
-        print(f"packed {args.output_dir}: {transcribe(packed, processor.tokenizer, evaluation, batch_size).summary()}")
+        for label, folder, scored in (("float ", args.model, floating), ("packed", args.output_dir, packed)):
+            transcripts = transcribe(scored, processor.tokenizer, evaluation, args.batch_size, progress=True,
+                                     desc=f"decoding with the {label.strip()} model")
+            print(f"{label} {folder}: {transcripts.summary()}")
     return trainer
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from transformers import AutoConfig, AutoProcessor
 
-from hf_binarize.commands.console import setup_logging
+from hf_binarize.commands.console import run_reporting_errors, setup_logging
 from hf_binarize.commands.options import add_data_arguments, add_schedule_arguments, spec_augment
 from hf_binarize.evaluation.families import FAMILIES, auto_class
 from hf_binarize.training import (
@@ -84,8 +86,12 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     setup_logging()
     checkpoint = resume_checkpoint(args)
     columns = dict(text_column=args.text_column, audio_column=args.audio_column)
+    training_args = training_arguments(args, evaluate=bool(args.eval_split))
 
-    raw_train = load_split(args.data, args.train_split, limit=args.train_limit, **columns)
+    # Under DDP the main process loads and prepares the splits first; the others then read its datasets cache.
+    with training_args.main_process_first(desc="loading the training split"):
+        raw_train = load_split(args.data, args.train_split, limit=args.train_limit, name=args.dataset_config,
+                               **columns)
     if checkpoint is None:
         texts = normalised_texts(raw_train, args.text_column)
         tokenizer = (build_subword_tokenizer(texts, args.vocab_size) if args.tokenizer == "subwords"
@@ -104,13 +110,13 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     logger.info("%s with %.2f M parameters, vocabulary of %d", type(model).__name__, model.num_parameters() / 1e6,
                 model.config.vocab_size)
 
-    train = prepare_split(raw_train, args.train_split, processor, max_unknown_share=args.max_unknown_words,
-                          **columns)
-    evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit, **columns)
-                  if args.eval_split else None)
+    with training_args.main_process_first(desc="preparing the splits"):
+        train = prepare_split(raw_train, args.train_split, processor, max_unknown_share=args.max_unknown_words,
+                              **columns)
+        evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit,
+                                    name=args.dataset_config, **columns) if args.eval_split else None)
     labels_over_frames(model, train["length"], [len(labels) for labels in train["labels"]])
 
-    training_args = training_arguments(args, evaluate=evaluation is not None)
     callbacks = []
     if args.sample_steps:
         samples = train.select(range(min(args.num_samples, len(train))))
@@ -127,4 +133,4 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_reporting_errors(Path(__file__).name, main))

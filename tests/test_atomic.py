@@ -1,5 +1,6 @@
 """Atomic files and folders: a process killed at any moment of a folder replacement leaves the old folder or the new
-one, a symbolic link survives its replacement, and new files get the permissions the umask gives any new file."""
+one, a symbolic link survives its replacement, new files get the permissions the umask gives any new file, and files
+written into a folder replace only their namesakes, all at the end of the block."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_binarize.atomic import recover_folder, replaced_folder, write_atomically
+from hf_binarize.atomic import files_into, recover_folder, replaced_folder, write_atomically
 
 # A child that replaces a folder and is killed by SIGKILL at a chosen moment: "between-renames" (the old folder
 # renamed aside, the new one not yet in its place) or "writing" (inside the block).
@@ -127,3 +128,28 @@ def test_write_atomically_leaves_the_old_file_on_failure(tmp_path, monkeypatch):
         write_atomically(path, b"new")
     monkeypatch.undo()
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+def test_files_into_replaces_what_it_writes_and_nothing_else(tmp_path):
+    target = old_model(tmp_path / "out")
+    (target / "notes.txt").write_text("mine")
+    with files_into(target) as staging:
+        (staging / "model.txt").write_text("new")
+        (staging / "config.json").write_text("{}")
+        # Nothing reaches the target before the block completes.
+        assert (target / "model.txt").read_text() == "old" and not (target / "config.json").exists()
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"model.txt": "new", "config.json": "{}",
+                                                                "notes.txt": "mine"}
+    assert hidden(tmp_path) == []
+    with files_into(tmp_path / "new") as staging:
+        (staging / "model.txt").write_text("first")
+    assert (tmp_path / "new" / "model.txt").read_text() == "first"
+
+
+def test_files_into_leaves_the_target_as_it_was_on_an_error(tmp_path):
+    target = old_model(tmp_path / "out")
+    with pytest.raises(RuntimeError), files_into(target) as staging:
+        (staging / "model.txt").write_text("half")
+        raise RuntimeError("interrupted")
+    assert [p.name for p in target.iterdir()] == ["model.txt"] and (target / "model.txt").read_text() == "old"
+    assert hidden(tmp_path) == []

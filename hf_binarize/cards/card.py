@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -244,12 +244,16 @@ def _usage_section(name: str, is_baseline: bool, family: str | None) -> list[str
 
 # --- writing ------------------------------------------------------------------------------------------------------
 
+# The last line of every card written here: how a README.md this module may replace is told from a user's own.
+_WRITTEN_BY = "<!-- written by hf-binarize card -->"
+
 
 def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: str = "float", *,
                 repo_prefix: str | None = None, base_model: str | None = None,
                 dataset_name: str | None = None, how_made: str | None = None,
                 no_card: Sequence[str] = (), allow_mixed_data: bool = False, license: str | None = None,
-                language: Sequence[str] = ()) -> list[Path]:
+                language: Sequence[str] = (), model_folders: Mapping[str, str | os.PathLike] | None = None,
+                overwrite_readme: bool = False) -> list[Path]:
     """Write ``out_dir/<variant>/README.md`` for every variant (with the plots beside it),
     ``out_dir/size_vs_wer_<split>.png`` for every split and ``out_dir/README.md``; returns the paths written.
 
@@ -258,13 +262,18 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     ``how_made`` (Markdown: the training commands, say) becomes a "How these models were made" section of the
     summary and of every card. Variants in ``no_card`` (peers measured in memory, with no folder to publish) get
     their row in the summary but no card. Results of one split scored on different data (dataset, utterance or
-    word counts) raise ``ValueError`` naming them, unless ``allow_mixed_data``: then every card says so. Every file is written to a temporary file first and renamed, so a reader never sees
-    half a file.
+    word counts) raise ``ValueError`` naming them, unless ``allow_mixed_data``: then every card says so.
 
     The cards' licence is ``license``, else the base model's: the card metadata (``license:``) or ``config.json``
     of the folder (or cached Hub repository) the baseline was scored from, or of ``base_model``; without one,
     ``ValueError`` asks for ``--license``. Their ``language`` is the given one, else the base model card's, else
     the dataset card's (see :mod:`hf_binarize.cards.provenance`), else none.
+
+    ``model_folders`` maps variants to their model folders: each variant's card (and its plots) is also written
+    there as ``README.md``, so that the folder uploads to the Hub with its card (``hf-binarize push --folder``). A
+    ``README.md`` already there that this function did not write raises ``ValueError`` unless ``overwrite_readme``;
+    every folder is checked before anything is written. Every file is written to a temporary file first and
+    renamed, so a reader never sees half a file.
     """
     table = index_results(results, baseline)
     differences = data_differences(results)
@@ -285,6 +294,14 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
             raise ValueError(f"{kind} name {name!r} cannot be a file name; use letters, digits, '.', '_' and '-'")
     if repo_prefix is not None and repo_prefix.count("/") != 1:
         raise ValueError(f"--repo-prefix {repo_prefix!r} must be OWNER/NAME, e.g. you/parakeet-rnnt")
+    unknown = sorted(set(no_card) - set(table))
+    if unknown:
+        raise ValueError(f"--no-card names no variant of the results: {', '.join(unknown)}")
+    folders = {variant: Path(folder) for variant, folder in (model_folders or {}).items()}
+    for variant, folder in folders.items():
+        _check_model_folder(variant, folder, table, no_card, overwrite_readme)
+    if len({folder.resolve() for folder in folders.values()}) < len(folders):
+        raise ValueError("--model-folder gives two variants the same folder: one card per model folder")
     out = Path(out_dir)
     written = []
     plots = {split: plot_png(results, baseline, split) for split in splits}
@@ -295,17 +312,15 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     def repo(variant: str) -> str | None:
         return None if repo_prefix is None else f"{repo_prefix}-{variant}"
 
-    unknown = sorted(set(no_card) - set(table))
-    if unknown:
-        raise ValueError(f"--no-card names no variant of the results: {', '.join(unknown)}")
     for variant, rows in ((v, r) for v, r in table.items() if v not in no_card):
         card = model_card(results, variant, baseline, repo_id=repo(variant),
                           base_model=base_model or repo(baseline), dataset_name=dataset_name,
                           plot_file=[plot_names[s] for s in rows], license=licence, language=languages)
-        for split in rows:
-            written.append(write_atomically(out / variant / plot_names[split], plots[split]))
-        text = "\n".join([str(card).rstrip(), "", *made])
-        written.append(write_atomically(out / variant / "README.md", text.encode("utf-8")))
+        text = "\n".join([str(card).rstrip(), "", *made, _WRITTEN_BY, ""])
+        for folder in [out / variant, *([folders[variant]] if variant in folders else [])]:
+            for split in rows:
+                written.append(write_atomically(folder / plot_names[split], plots[split]))
+            written.append(write_atomically(folder / "README.md", text.encode("utf-8")))
 
     summary = ["# hf-binarize variants: size vs WER", "",
                f"{len(table)} variants compared with `{baseline}` on {', '.join(splits)}. Relative WER changes are "
@@ -319,3 +334,18 @@ def write_cards(results: Sequence[dict], out_dir: str | os.PathLike, baseline: s
     summary += ["## Limitations", "", _limitations(results), ""]
     written.append(write_atomically(out / "README.md", "\n".join(summary).encode("utf-8")))
     return written
+
+
+def _check_model_folder(variant: str, folder: Path, table: dict, no_card: Sequence[str],
+                        overwrite_readme: bool) -> None:
+    """Raises ``ValueError`` unless ``variant``'s card may be written into ``folder`` as its README.md."""
+    if variant not in table or variant in no_card:
+        raise ValueError(f"--model-folder {variant}={folder}: {variant!r} is not a variant with a card; variants: "
+                         + ", ".join(v for v in table if v not in no_card))
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"--model-folder {variant}={folder}: not a model folder (no config.json); pass the folder "
+                         "the model was saved to")
+    readme = folder / "README.md"
+    if readme.exists() and not overwrite_readme and _WRITTEN_BY not in readme.read_text(errors="replace"):
+        raise ValueError(f"{readme} exists and was not written by hf-binarize card: pass --overwrite-readme to "
+                         "replace it")

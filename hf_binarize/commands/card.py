@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from .. import cards
+from .console import CommandError
+from .options import variant_folder
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -33,15 +36,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-mixed-data", action="store_true",
                         help="write the cards although the variants of a split were scored on different data (the "
                              "cards then say so); by default that is refused")
+    parser.add_argument("--model-folder", nargs="+", default=[], type=variant_folder, metavar="VARIANT=FOLDER",
+                        help="also write VARIANT's card (and its plots) into its model folder as README.md, so that "
+                             "`hf-binarize push --folder FOLDER` uploads model and card together")
+    parser.add_argument("--overwrite-readme", action="store_true",
+                        help="let --model-folder replace a README.md that hf-binarize card did not write (by "
+                             "default that is refused)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Loads the results, writes the cards and prints every file written."""
+    repeated = sorted(variant for variant, count in Counter(v for v, _ in args.model_folder).items() if count > 1)
+    if repeated:
+        raise CommandError(f"--model-folder names {', '.join(repeated)} more than once: one folder per variant")
     results = cards.load_results(args.results)
     how_made = None if args.how_made is None else args.how_made.read_text(encoding="utf-8")
     for path in cards.write_cards(results, args.out_dir, args.baseline, repo_prefix=args.repo_prefix,
                                   base_model=args.base_model, dataset_name=args.dataset_name, how_made=how_made,
                                   no_card=args.no_card, allow_mixed_data=args.allow_mixed_data,
-                                  license=args.license, language=args.language or ()):
+                                  license=args.license, language=args.language or (),
+                                  model_folders=dict(args.model_folder), overwrite_readme=args.overwrite_readme):
         print(path)

@@ -1,5 +1,5 @@
-"""What a command prints besides its results: a problem with what was passed as one line with its fix, and the log
-format."""
+"""What a command or a training recipe prints besides its results: a problem with what was passed as one line with
+its fix, and the log format."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import errno
 import logging
 import os
 import re
+import sys
+from collections.abc import Callable
 
 PROG = "hf-binarize"
 
@@ -45,6 +47,21 @@ def error_message(error: Exception) -> str | None:
     return message or type(error).__name__
 
 
+def run_reporting_errors(prog: str, run: Callable[[], object]) -> int:
+    """Calls ``run`` and returns the exit status: 0, or 1 after printing ``{prog}: error: {message}`` on stderr
+    for a problem with what was passed (:func:`error_message`); a bug raises with its traceback. The commands and
+    the training recipes end this way."""
+    try:
+        run()
+    except Exception as error:
+        message = error_message(error)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _storage_problem(error: Exception) -> str | None:
     """The one-line message for a write that failed because the disk is full, over quota or read-only, else
     ``None``. safetensors writes in Rust and raises its own error, the OS error only in its message, as
@@ -70,6 +87,9 @@ def _missing_dependency(error: Exception) -> str | None:
 
 
 def setup_logging() -> None:
-    """INFO for this package (WER lines, decoded samples), WARNING for the libraries."""
+    """INFO for this package (WER lines, decoded samples), WARNING for the libraries. In the other processes of a
+    distributed run (``RANK`` set by torchrun or accelerate, not 0) this package logs warnings only, as the Trainer
+    does for transformers, so that the log says everything once."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("hf_binarize").setLevel(logging.INFO)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    logging.getLogger("hf_binarize").setLevel(logging.INFO if main_process else logging.WARNING)

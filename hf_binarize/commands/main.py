@@ -16,11 +16,10 @@ column, a model of the wrong kind, an unreachable Hub, a full disk) ends the com
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from . import bench, card, evaluate, make_dataset, push, quantize, sensitivity, transcribe
-from .console import PROG, error_message
+from .console import PROG, run_reporting_errors
 
 # In the order --help lists them.
 COMMANDS = (quantize, evaluate, sensitivity, transcribe, card, push, bench, make_dataset)
@@ -31,15 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     printing one error line for a problem with what was passed. ``--help`` and usage errors exit through argparse
     (``SystemExit`` 0 and 2)."""
     args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except Exception as error:
-        message = error_message(error)
-        if message is None:
-            raise
-        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return run_reporting_errors(f"{PROG} {args.command}", lambda: args.run(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

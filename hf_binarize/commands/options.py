@@ -8,6 +8,7 @@ schedule options, which :func:`hf_binarize.training.run.training_arguments` turn
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..config import BinaryQuantizationConfig
@@ -58,11 +59,8 @@ def add_scoring_arguments(parser: argparse.ArgumentParser, *, split: str) -> Non
     is the default split."""
     parser.add_argument("--dataset", "--data", required=True, dest="dataset",
                         help="speech dataset: save_to_disk or audiofolder folder, parquet, or a Hub id")
-    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
-                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
-    parser.add_argument("--split", default=split,
-                        help="split to score, any name with an optional slice: test.clean, train[:1%%] "
-                             "(default %(default)s)")
+    add_dataset_config_argument(parser)
+    parser.add_argument("--split", default=split, help=f"split to score: {SPLIT_HELP} (default %(default)s)")
     parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
     parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")
@@ -78,16 +76,29 @@ def add_scoring_arguments(parser: argparse.ArgumentParser, *, split: str) -> Non
 # ------------------------------------------------------------------------------------------ data and schedule
 
 
+def add_dataset_config_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--dataset-config`` (or ``--name``): the config of a dataset with several (``load_dataset``'s ``name``),
+    read back as ``args.dataset_config``."""
+    parser.add_argument("--dataset-config", "--name", dest="dataset_config", metavar="NAME",
+                        help="the dataset's config, as load_dataset's name (LibriSpeech 'clean', Common Voice 'en')")
+
+
+# How a split may be named, for the help of the options that take one.
+SPLIT_HELP = "any split name with an optional slice, as datasets writes them: train.100, test.clean, train[:1%%]"
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The dataset a training recipe reads, its splits and columns."""
+    """The dataset a training recipe reads, its config, splits and columns."""
     group = parser.add_argument_group("data")
     group.add_argument("--data", default="corpus",
                        help="speech dataset: a save_to_disk folder such as the synthetic corpus "
-                            "(hf-binarize make-dataset), an audiofolder, parquet, or a Hub id "
-                            "(default %(default)s)")
-    group.add_argument("--train-split", default="train", help="training split (default %(default)s)")
+                            "(hf-binarize make-dataset), an audiofolder, parquet, a local copy of a Hub repository, "
+                            "or a Hub id (default %(default)s)")
+    add_dataset_config_argument(group)
+    group.add_argument("--train-split", default="train",
+                       help=f"training split: {SPLIT_HELP} (default %(default)s)")
     group.add_argument("--eval-split", default="validation",
-                       help="split for evaluation loss and WER; '' for none (default %(default)s)")
+                       help=f"split for evaluation loss and WER, {SPLIT_HELP}; '' for none (default %(default)s)")
     group.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     group.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
     group.add_argument("--train-limit", type=int, help="use only the first N training utterances")
@@ -104,7 +115,8 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, output_dir: str, 
     keywords are the recipe's defaults (``ctc_weight=None``: the trainer's, which depends on the model's family)."""
     group = parser.add_argument_group("training")
     group.add_argument("--output-dir", default=output_dir,
-                       help="where the final model and its processor go, nothing else (default %(default)s)")
+                       help="where the final model and its processor go, ready to publish: no training state "
+                            "(default %(default)s)")
     group.add_argument("--checkpoint-dir",
                        help="where the Trainer checkpoints go, as checkpoint-STEP folders (default: OUTPUT_DIR "
                             "followed by -checkpoints, a sibling, so that OUTPUT_DIR holds only what ships)")
@@ -209,3 +221,11 @@ def weight_shape(text: str) -> tuple[int, int]:
     if not (sep and out_features.isdigit() and in_features.isdigit() and int(out_features) > 0 and int(in_features) > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a weight shape: write it as NxK, e.g. 4096x1024")
     return int(out_features), int(in_features)
+
+
+def variant_folder(text: str) -> tuple[str, Path]:
+    """``VARIANT=FOLDER``: a variant of the evaluation results and its model folder."""
+    variant, equals, folder = text.partition("=")
+    if not equals or not variant or not folder:
+        raise argparse.ArgumentTypeError(f"must be VARIANT=FOLDER, e.g. binary-int8=runs/qat, got {text!r}")
+    return variant, Path(folder)

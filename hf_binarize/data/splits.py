@@ -27,11 +27,12 @@ def normalised_texts(raw: Any, text_column: str = "text") -> list[str]:
 
 
 def prepare_split(source: str | os.PathLike | Any, split: str, processor: Any, *, text_column: str = "text",
-                  audio_column: str = "audio", limit: int | None = None,
+                  audio_column: str = "audio", limit: int | None = None, name: str | None = None,
                   max_unknown_share: float | None = None) -> Any:
-    """Loads (unless ``source`` is already a raw ``datasets.Dataset``) and prepares a split: features, labels in
-    the form the tokenizer's vocabulary calls for, ``length`` and the transcript ``text`` per example, unfit
-    examples skipped and counted in the log, as are label words the vocabulary cannot write.
+    """Loads (unless ``source`` is already a raw ``datasets.Dataset``) split ``split`` of config ``name`` and
+    prepares it: features, labels in the form the tokenizer's vocabulary calls for, ``length`` and the transcript
+    ``text`` per example, unfit examples skipped and counted in the log, as are label words the vocabulary cannot
+    write.
 
     With ``max_unknown_share``, raises ``ValueError`` naming examples when a larger share of the label words hold
     an ``<unk>`` label: training on them would teach the model to write ``<unk>``.
@@ -40,7 +41,7 @@ def prepare_split(source: str | os.PathLike | Any, split: str, processor: Any, *
     split with an equal processor again, in a resumed run or an evaluation, reads it back instead.
     """
     raw = source if hasattr(source, "column_names") else load_split(
-        source, split, text_column=text_column, audio_column=audio_column, limit=limit)
+        source, split, text_column=text_column, audio_column=audio_column, limit=limit, name=name)
     preparer = SpeechPreparer.from_processor(processor, text_column=text_column, audio_column=audio_column)
     prepared = preparer.prepare(raw, desc=f"preparing {split}")
     unknown = preparer.unknown

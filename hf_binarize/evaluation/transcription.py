@@ -153,15 +153,15 @@ def _ctc_greedy(model: nn.Module, input_features: torch.Tensor, attention_mask: 
 
 
 def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16, *,
-               progress: bool = False, normalizer: str = "basic") -> Transcripts:
+               progress: bool = False, normalizer: str = "basic", desc: str = "transcribing") -> Transcripts:
     """Greedy-decodes prepared ``examples`` (a ``datasets.Dataset`` or a sequence of rows) with ``model.generate``.
 
     Batches are formed from utterances of similar length (less padding) and results returned in the examples'
     order. Padding moves encoder outputs by rounding errors (about 1e-6), which can flip a greedy decision of a
     barely trained model: compare runs at equal ``batch_size``. The model runs in eval mode and is put back in its
     previous mode afterwards; no random numbers are drawn, so a call in the middle of training does not change what
-    training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr); ``normalizer``
-    names the scoring normaliser of the result.
+    training does next. ``progress`` shows a progress bar over the utterances (tqdm, on stderr), labelled ``desc``;
+    ``normalizer`` names the scoring normaliser of the result.
     """
     scoring_normalizer(normalizer)
     blank = blank_id(model.config)
@@ -175,7 +175,7 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
     hypotheses: list[str] = [""] * len(order)
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(order), desc="transcribing", unit="utt", disable=not progress)
+    bar = tqdm(total=len(order), desc=desc, unit="utt", disable=not progress)
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]

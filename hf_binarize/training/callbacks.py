@@ -20,7 +20,8 @@ class DecodeTrainingSamplesCallback(TrainerCallback):
     A transducer can bring its loss down with the prediction network alone, writing fluent sentences unrelated to
     the audio (measured here: 98% WER at a healthy-looking loss). On utterances it trains on, a model that uses its
     audio soon reproduces them; one that does not keeps emitting generic text, which these lines show early. Runs on
-    the main process only; draws no random numbers, so training continues exactly as without it.
+    the main process only, with a progress bar unless ``args.disable_tqdm``; draws no random numbers, so training
+    continues exactly as without it.
     """
 
     def __init__(self, tokenizer: Any, examples: Any, every_steps: int, batch_size: int = 16) -> None:
@@ -36,7 +37,9 @@ class DecodeTrainingSamplesCallback(TrainerCallback):
                     **kwargs: Any) -> None:
         if state.global_step % self.every_steps or not state.is_world_process_zero:
             return
-        self.last = transcribe(kwargs["model"], self.tokenizer, self.examples, self.batch_size)
+        self.last = transcribe(kwargs["model"], self.tokenizer, self.examples, self.batch_size,
+                               progress=not args.disable_tqdm,
+                               desc=f"step {state.global_step}: decoding training utterances")
         logger.info("step %d, training utterances: %s\n%s", state.global_step, self.last.summary(),
                     self.last.samples(len(self.last.references)))
 

@@ -68,11 +68,12 @@ def training_arguments(args: argparse.Namespace, *, evaluate: bool) -> TrainingA
 def resume_checkpoint(args: argparse.Namespace) -> str | None:
     """The checkpoint to resume from (``None`` for a fresh start): the newest complete one, skipping (and logging)
     any a kill interrupted while it was being written. Refuses to train over earlier checkpoints unless told to
-    resume or overwrite, so that a forgotten ``--resume`` never silently restarts from step 0."""
+    resume or overwrite, so that a forgotten ``--resume`` never silently restarts from step 0: ``ValueError`` naming
+    the checkpoints and the option to pass."""
     folder = checkpoint_dir(args)
     if args.overwrite:
         if args.resume:
-            raise SystemExit("--resume and --overwrite contradict each other")
+            raise ValueError("--resume and --overwrite contradict each other")
         # Only what the Trainer wrote: a mistyped --checkpoint-dir must not cost anything else. Every DDP process
         # runs this, before any process group exists: hence ignore_errors, and no check of what is left.
         for checkpoint in folder.glob("checkpoint-*"):
@@ -81,7 +82,7 @@ def resume_checkpoint(args: argparse.Namespace) -> str | None:
     checkpoints = _checkpoints(folder)
     if not args.resume:
         if checkpoints:
-            raise SystemExit(f"{folder} already holds {checkpoints[0].name}: pass --resume to continue or --overwrite")
+            raise ValueError(f"{folder} already holds {checkpoints[0].name}: pass --resume to continue or --overwrite")
         return None
     skipped = []
     for checkpoint in checkpoints:
@@ -93,9 +94,9 @@ def resume_checkpoint(args: argparse.Namespace) -> str | None:
             return str(checkpoint)
         skipped.append((checkpoint.name, problem))
     if not skipped:
-        raise SystemExit(f"--resume: no checkpoint-* folder in {folder}")
+        raise ValueError(f"--resume: no checkpoint-* folder in {folder}")
     reasons = "; ".join(f"{name}: {why}" for name, why in skipped)
-    raise SystemExit(f"--resume: no complete checkpoint in {folder} ({reasons}): pass --overwrite to start again")
+    raise ValueError(f"--resume: no complete checkpoint in {folder} ({reasons}): pass --overwrite to start again")
 
 
 def _checkpoints(folder: Path) -> list[Path]:

@@ -25,6 +25,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,7 +33,9 @@ from accelerate.utils import gather_object
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 
+from ..atomic import files_into
 from ..data.augment import SpecAugment
 from ..data.collation import SpeechCollator
 from ..data.sampling import LengthGroupedBatchSampler
@@ -230,7 +233,8 @@ class ParakeetTrainer(Trainer):
         """The Trainer's loss evaluation, plus ``{prefix}_wer`` and ``{prefix}_cer`` of greedy decoding.
 
         Under DDP every process decodes its share of the utterances and the transcripts are gathered, so all
-        processes report the same WER.
+        processes report the same WER. The main process shows a progress bar of its share, as the Trainer shows
+        its own (``args.disable_tqdm`` hides both).
         """
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
                                          metric_key_prefix)
@@ -238,7 +242,9 @@ class ParakeetTrainer(Trainer):
         if self.args.world_size > 1:
             dataset = dataset.shard(num_shards=self.args.world_size, index=self.args.process_index, contiguous=True)
         local = transcribe(self.model, self.processing_class.tokenizer, dataset,
-                           batch_size=self.args.per_device_eval_batch_size)
+                           batch_size=self.args.per_device_eval_batch_size,
+                           progress=self.is_world_process_zero() and not self.args.disable_tqdm,
+                           desc=f"step {self.state.global_step}: decoding {metric_key_prefix}")
         if self.args.world_size > 1:
             pairs = gather_object(list(zip(local.references, local.hypotheses, strict=True)))
             local = Transcripts([reference for reference, _ in pairs], [hypothesis for _, hypothesis in pairs])
@@ -251,6 +257,22 @@ class ParakeetTrainer(Trainer):
         return output
 
     # --------------------------------------------------------------------------------------------- saving
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Saves the model, processor and auxiliary CTC head into ``output_dir`` (default ``args.output_dir``) for
+        ``from_pretrained``: as the Trainer does, without its ``training_args.bin``, a pickle that belongs in the
+        checkpoints (which keep it) and not in a folder published to the Hub. The files are written beside
+        ``output_dir`` and renamed into it, so that a reader never sees half a file. Call it on every process (under
+        FSDP, gathering the weights is collective); only the main process writes."""
+        if _internal_call or not self.args.should_save:
+            super().save_model(output_dir, _internal_call)
+            return
+        target = Path(output_dir if output_dir is not None else self.args.output_dir)
+        with files_into(target) as staging:
+            super().save_model(str(staging))
+            (staging / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+        # What the recipes wrote there before they stopped publishing the pickle.
+        (target / TRAINING_ARGS_NAME).unlink(missing_ok=True)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         # The head's keys are in the model's _keys_to_ignore_on_save; a state_dict given by the caller (FSDP,

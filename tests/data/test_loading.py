@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from hub_datasets import LIBRISPEECH_SPLITS, librispeech_like
 from speech_helpers import BAD, GOOD, make_audiofolder
 
 from hf_binarize.data.audio import load_audio
@@ -66,45 +66,18 @@ def test_source_detection_and_errors(folder, tmp_path):
 # read as load_dataset reads the Hub repository: each config apart, any split name, slices.
 # --------------------------------------------------------------------------------------------------------------------
 
-_LIBRISPEECH_SPLITS = {"clean": {"train.100": 6, "validation": 3, "test": 4}, "other": {"validation": 2, "test": 5}}
 
-
-def _librispeech_like(root):
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import soundfile as sf
-
-    header = ["---", "configs:"]
-    for config, splits in _LIBRISPEECH_SPLITS.items():
-        header += [f"- config_name: {config}", "  data_files:"]
-        for split, count in splits.items():
-            folder = root / config
-            folder.mkdir(parents=True, exist_ok=True)
-            rows = []
-            for i in range(count):
-                buffer = io.BytesIO()
-                sf.write(buffer, np.full(1600, 0.1 * (i + 1), np.float32), 16000, format="WAV")
-                rows.append({"audio": {"bytes": buffer.getvalue(), "path": f"{config}-{split}-{i}.wav"},
-                             "text": f"{config} {split} {i}", "id": f"{config}-{split}-{i}"})
-            pq.write_table(pa.Table.from_pylist(rows), folder / f"{split}-00000-of-00001.parquet")
-            header += [f"  - split: {split}", f"    path: {config}/{split}-*.parquet"]
-    (root / "README.md").write_text("\n".join([*header, "---", "", "# A LibriSpeech-shaped test repository", ""]))
-    return root
-
-
-@pytest.mark.parametrize(("config", "split"), [(c, s) for c, splits in _LIBRISPEECH_SPLITS.items() for s in splits])
+@pytest.mark.parametrize(("config", "split"), [(c, s) for c, splits in LIBRISPEECH_SPLITS.items() for s in splits])
 def test_local_hub_repository_keeps_configs_and_splits_apart(tmp_path, config, split):
-    repo = _librispeech_like(tmp_path / "librispeech")
+    repo = librispeech_like(tmp_path / "librispeech")
     assert detect_source(repo) == "repo"
     dataset = load_speech_dataset(repo, split, name=config)
-    assert len(dataset) == _LIBRISPEECH_SPLITS[config][split]
+    assert len(dataset) == LIBRISPEECH_SPLITS[config][split]
     assert set(dataset["text"]) == {f"{config} {split} {i}" for i in range(len(dataset))}
 
 
 def test_local_hub_repository_slices_and_errors(tmp_path):
-    repo = _librispeech_like(tmp_path / "librispeech")
+    repo = librispeech_like(tmp_path / "librispeech")
     assert load_speech_dataset(repo, "train.100[:50%]", name="clean")["text"] == [f"clean train.100 {i}" for i in range(3)]
     assert load_speech_dataset(repo, "test[1:3]", name="other")["text"] == ["other test 1", "other test 2"]
     with pytest.raises(ValueError, match=r"[Cc]onfig"):

@@ -40,11 +40,14 @@ def test_a_tiny_model_learns_the_utterances_it_trains_on(corpus, tmp_path, capsy
     assert evaluations[-1]["step"] == STEPS and evaluations[-1]["eval_wer"] < 0.5
     assert "final model in" in capsys.readouterr().out
 
-    # A plain checkpoint: no auxiliary head among the weights, the head beside them for QAT, no checkpoints inside.
+    # A plain checkpoint: no auxiliary head among the weights, the head beside them for QAT, no checkpoints inside,
+    # no training_args.bin (it stays in the checkpoints).
     weights = safetensors.torch.load_file(out / "model.safetensors")
     assert not any(key.startswith("aux_ctc_head") for key in weights)
     assert set(safetensors.torch.load_file(out / "aux_ctc_head.safetensors")) == {"weight", "bias"}
     assert not list(out.glob("checkpoint-*")) and list((tmp_path / "float-checkpoints").glob("checkpoint-*"))
+    assert not (out / "training_args.bin").exists()
+    assert (tmp_path / "float-checkpoints" / f"checkpoint-{STEPS}" / "training_args.bin").is_file()
     config = json.loads((out / "config.json").read_text())
     assert config["encoder_config"]["subsampling_factor"] == 4
 
