@@ -15,11 +15,21 @@ import numpy as np
 LIBRISPEECH_SPLITS = {"clean": {"train.100": 6, "validation": 3, "test": 4}, "other": {"validation": 2, "test": 5}}
 
 
+_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def transcript(config: str, split: str, index: int) -> str:
+    """Utterance ``index``'s transcript in words, as LibriSpeech's are ("clean train one zero zero three" for utterance
+    3 of train.100): a character vocabulary writes every label of it."""
+    words = [config, *split.split("."), str(index)]
+    return " ".join(" ".join(_DIGITS[int(d)] for d in w) if w.isdigit() else w for w in words)
+
+
 def librispeech_like(root: Path, seconds: float = 0.1) -> Path:
     """A local copy of a Hub repository shaped like LibriSpeech: one parquet file per config and split under
     ``root/<config>/``, declared by the ``configs:`` of ``root/README.md`` as the Hub declares them, so that
     ``load_dataset(root, config, split=...)`` reads it as it reads the Hub repository. Utterance ``i`` of a split is
-    a 16 kHz tone of ``seconds`` (its pitch and level grow with ``i``) transcribed ``"{config} {split} {i}"``."""
+    a 16 kHz tone of ``seconds`` (its pitch and level grow with ``i``) transcribed ``transcript(config, split, i)``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     import soundfile as sf
@@ -38,7 +48,7 @@ def librispeech_like(root: Path, seconds: float = 0.1) -> Path:
                 tone = 0.1 * (i + 1) * np.sin(2 * np.pi * 200 * (i + 1) * time)
                 sf.write(buffer, tone.astype(np.float32), rate, format="WAV")
                 rows.append({"audio": {"bytes": buffer.getvalue(), "path": f"{config}-{split}-{i}.wav"},
-                             "text": f"{config} {split} {i}", "id": f"{config}-{split}-{i}"})
+                             "text": transcript(config, split, i), "id": f"{config}-{split}-{i}"})
             pq.write_table(pa.Table.from_pylist(rows), folder / f"{split}-00000-of-00001.parquet")
             header += [f"  - split: {split}", f"    path: {config}/{split}-*.parquet"]
     (root / "README.md").write_text("\n".join([*header, "---", "", "# A LibriSpeech-shaped test repository", ""]))

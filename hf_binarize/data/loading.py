@@ -108,6 +108,21 @@ def _sliced(dataset: datasets.Dataset, split: str) -> datasets.Dataset:
     return datasets.concatenate_datasets([dataset.select(range(i.from_, i.to)) for i in instructions])
 
 
+def _local_repo_cache(folder: Path) -> Path:
+    """A ``datasets`` cache folder of its own for a local repository copy, named by a hash of its files (path, size,
+    modification time): ``datasets`` keys such a copy's cache by its config's file patterns alone, so another copy
+    with the same layout, or this one rewritten, would otherwise be served the data cached from the first."""
+    import hashlib
+
+    import datasets
+
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_binarize-local" / digest.hexdigest()[:16]
+
+
 def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audio_column: str = "audio",
                         text_column: str = "text", name: str | None = None, kind: SourceKind | None = None,
                         **load_kwargs: Any) -> datasets.Dataset:
@@ -125,6 +140,8 @@ def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audi
     import datasets
 
     kind = kind or detect_source(source)
+    if kind == "repo" and "cache_dir" not in load_kwargs:
+        load_kwargs["cache_dir"] = str(_local_repo_cache(Path(source).expanduser()))
     if kind in ("hub", "repo"):
         dataset = datasets.load_dataset(str(Path(source).expanduser()) if kind == "repo" else str(source), name,
                                         split=split, **load_kwargs)

@@ -188,7 +188,7 @@ def _model_folder(path):
 def test_cards_go_into_model_folders_too(tmp_path, results):
     folder = _model_folder(tmp_path / "runs" / "binary-all")
     out = tmp_path / "cards"
-    written = write_cards(results, out, "float", model_folders={"binary-all": folder})
+    written = write_cards(results, out, "float", model_folders={"binary-all": folder}, license="apache-2.0")
     expected = {folder / "README.md", folder / "size_vs_wer_test.png", folder / "size_vs_wer_test_unseen.png"}
     assert expected <= set(written)
     assert sorted(p.name for p in folder.iterdir()) == sorted(["config.json", "model.safetensors", *(p.name for p in expected)])
@@ -196,7 +196,7 @@ def test_cards_go_into_model_folders_too(tmp_path, results):
         assert (folder / name).read_bytes() == (out / "binary-all" / name).read_bytes()
     assert ModelCard.load(folder / "README.md").data.to_dict()["model-index"][0]["name"] == "binary-all"
     # A card written here before is replaced without asking: it is ours.
-    write_cards(results, out, "float", model_folders={"binary-all": folder}, how_made="again")
+    write_cards(results, out, "float", model_folders={"binary-all": folder}, how_made="again", license="apache-2.0")
     assert "again" in (folder / "README.md").read_text()
 
 
@@ -205,21 +205,24 @@ def test_a_readme_card_did_not_write_is_kept_unless_asked(tmp_path, results):
     (folder / "README.md").write_text("# My own card\n")
     out = tmp_path / "cards"
     with pytest.raises(ValueError, match=r"README.md exists and was not written by hf-binarize card.*--overwrite-readme"):
-        write_cards(results, out, "float", model_folders={"binary-all": folder})
+        write_cards(results, out, "float", model_folders={"binary-all": folder}, license="apache-2.0")
     assert (folder / "README.md").read_text() == "# My own card\n" and not out.exists()
-    write_cards(results, out, "float", model_folders={"binary-all": folder}, overwrite_readme=True)
+    write_cards(results, out, "float", model_folders={"binary-all": folder}, overwrite_readme=True,
+                license="apache-2.0")
     assert (folder / "README.md").read_text() == (out / "binary-all" / "README.md").read_text()
 
 
 def test_model_folders_are_checked(tmp_path, results):
     folder = _model_folder(tmp_path / "model")
     with pytest.raises(ValueError, match="not a model folder"):
-        write_cards(results, tmp_path / "cards", "float", model_folders={"binary-all": tmp_path})
+        write_cards(results, tmp_path / "cards", "float", model_folders={"binary-all": tmp_path},
+                    license="apache-2.0")
     with pytest.raises(ValueError, match="'int4' is not a variant with a card"):
-        write_cards(results, tmp_path / "cards", "float", model_folders={"int4": folder})
+        write_cards(results, tmp_path / "cards", "float", model_folders={"int4": folder}, license="apache-2.0")
     with pytest.raises(ValueError, match="'hqq-1bit-g64' is not a variant with a card"):
         write_cards(results, tmp_path / "cards", "float", no_card=["hqq-1bit-g64"],
-                    model_folders={"hqq-1bit-g64": folder})
+                    model_folders={"hqq-1bit-g64": folder}, license="apache-2.0")
     with pytest.raises(ValueError, match="the same folder"):
-        write_cards(results, tmp_path / "cards", "float", model_folders={"binary-all": folder, "float": folder})
+        write_cards(results, tmp_path / "cards", "float", model_folders={"binary-all": folder, "float": folder},
+                    license="apache-2.0")
     assert not (tmp_path / "cards").exists() and sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]

@@ -78,7 +78,7 @@ def test_card_into_the_model_folder_is_pushed_with_the_model(tmp_path, results, 
     (model / "config.json").write_text("{}")
     (model / "model.safetensors").write_bytes(b"weights")
     command = ["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out"),
-               "--model-folder", f"binary-all={model}"]
+               "--license", "apache-2.0", "--model-folder", f"binary-all={model}"]
     assert main(command) == 0
     assert str(model / "README.md") in capsys.readouterr().out.split()
 
@@ -99,7 +99,7 @@ def test_card_keeps_a_readme_it_did_not_write_in_one_line(tmp_path, results, cap
     (model / "config.json").write_text("{}")
     (model / "README.md").write_text("mine")
     command = ["card", "--results", str(tmp_path / "*.json"), "--out-dir", str(tmp_path / "out"),
-               "--model-folder", f"binary-all={model}"]
+               "--license", "apache-2.0", "--model-folder", f"binary-all={model}"]
     assert main(command) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line == (f"hf-binarize card: error: {model / 'README.md'} exists and was not written by hf-binarize card: "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hub_datasets import LIBRISPEECH_SPLITS, librispeech_like
+from hub_datasets import LIBRISPEECH_SPLITS, librispeech_like, transcript
 from speech_helpers import BAD, GOOD, make_audiofolder
 
 from hf_binarize.data.audio import load_audio
@@ -73,13 +73,13 @@ def test_local_hub_repository_keeps_configs_and_splits_apart(tmp_path, config, s
     assert detect_source(repo) == "repo"
     dataset = load_speech_dataset(repo, split, name=config)
     assert len(dataset) == LIBRISPEECH_SPLITS[config][split]
-    assert set(dataset["text"]) == {f"{config} {split} {i}" for i in range(len(dataset))}
+    assert set(dataset["text"]) == {transcript(config, split, i) for i in range(len(dataset))}
 
 
 def test_local_hub_repository_slices_and_errors(tmp_path):
     repo = librispeech_like(tmp_path / "librispeech")
-    assert load_speech_dataset(repo, "train.100[:50%]", name="clean")["text"] == [f"clean train.100 {i}" for i in range(3)]
-    assert load_speech_dataset(repo, "test[1:3]", name="other")["text"] == ["other test 1", "other test 2"]
+    assert load_speech_dataset(repo, "train.100[:50%]", name="clean")["text"] == [transcript("clean", "train.100", i) for i in range(3)]
+    assert load_speech_dataset(repo, "test[1:3]", name="other")["text"] == [transcript("other", "test", i) for i in (1, 2)]
     with pytest.raises(ValueError, match=r"[Cc]onfig"):
         load_speech_dataset(repo, "test")
     with pytest.raises(ValueError):
@@ -96,3 +96,20 @@ def test_slices_of_local_folders_follow_datasets_rules(tmp_path):
     assert load_speech_dataset(folder, "test.clean[-2:]")["text"] == ["8", "9"]
     with pytest.raises(ValueError, match="write slices as datasets does"):
         load_speech_dataset(folder, "test.clean[:abc]")
+
+
+def test_two_local_repository_copies_of_the_same_layout_are_not_served_each_others_data(tmp_path):
+    # datasets keys a local repository's cache by its configs' file patterns: the second copy was read from the
+    # first one's cache before each copy got a cache of its own.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first = librispeech_like(tmp_path / "a" / "librispeech")
+    second = librispeech_like(tmp_path / "b" / "librispeech")
+    table = pq.read_table(second / "other" / "test-00000-of-00001.parquet").to_pylist()
+    for row in table:
+        row["text"] = row["text"].upper()
+    pq.write_table(pa.Table.from_pylist(table), second / "other" / "test-00000-of-00001.parquet")
+    expected = [transcript("other", "test", i) for i in range(LIBRISPEECH_SPLITS["other"]["test"])]
+    assert load_speech_dataset(first, "test", name="other")["text"] == expected
+    assert load_speech_dataset(second, "test", name="other")["text"] == [text.upper() for text in expected]

@@ -7,7 +7,7 @@ checkpoints."""
 from __future__ import annotations
 
 import pytest
-from hub_datasets import LIBRISPEECH_SPLITS, librispeech_like
+from hub_datasets import LIBRISPEECH_SPLITS, librispeech_like, transcript
 from training_helpers import MICRO_MODEL, QUIET, load_recipe
 
 pytest.importorskip("datasets", reason="the data extra is not installed (pip install -e '.[data]')")
@@ -23,8 +23,8 @@ def _texts(dataset) -> set[str]:
 
 
 def _utterances(config: str, split: str, indices) -> set[str]:
-    """The normalised transcripts of utterances ``indices`` of a split, as the fixture wrote them."""
-    return {f"{config} {split.replace('.', ' ')} {i}" for i in indices}
+    """The transcripts of utterances ``indices`` of a split, as the fixture wrote them."""
+    return {transcript(config, split, i) for i in indices}
 
 
 @pytest.fixture(scope="module")
