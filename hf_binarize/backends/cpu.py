@@ -44,6 +44,7 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -250,19 +251,12 @@ def native_binary_linear(
         )  # fmt: skip
         _check(status)
     else:
-        step = max(_GEMM_TILE_MIN_ROWS, _GEMM_TILE_ELEMENTS // in_features)
-        tile = torch.empty(min(step, out_features), in_features, dtype=torch.float32)
-        _check_buffers(tile=(tile, torch.float32, min(step, out_features) * in_features))
-        for start in range(0, out_features, step):
-            stop = min(start + step, out_features)
-            _check(lib.hfb_dequantize(
-                packed.data_ptr(), out_features, in_features, scale.data_ptr(), scale_code, offset_ptr, offset_code,
-                group_size, start, stop, tile.data_ptr(), _DTYPE_CODES[torch.float32], code, threads,
-            ))  # fmt: skip
+        for start, stop, tile in _weight_tiles(lib, packed, in_features, scale.data_ptr(), scale_code, offset_ptr,
+                                               offset_code, group_size, torch.float32, code, threads):
             if bias is None:
-                torch.mm(x2d, tile[: stop - start].T, out=y[:, start:stop])
+                torch.mm(x2d, tile.T, out=y[:, start:stop])
             else:
-                torch.addmm(bias[start:stop], x2d, tile[: stop - start].T, out=y[:, start:stop])
+                torch.addmm(bias[start:stop], x2d, tile.T, out=y[:, start:stop])
     if y.dtype != x.dtype:
         y = y.to(x.dtype)
     return y.view(*x.shape[:-1], out_features) if x.dim() != 2 else y
@@ -312,21 +306,32 @@ def _bf16_gemm(lib, x2d, packed, scale, bias, in_features, group_size, y, code, 
     out_features = packed.shape[0]
     ones = torch.ones(out_features, dtype=torch.float32)  # the signs alone: scales are applied in float32 after
     scale = scale.reshape(out_features).to(torch.float32)
-    step = max(_GEMM_TILE_MIN_ROWS, _GEMM_TILE_ELEMENTS // in_features)
-    tile = torch.empty(min(step, out_features), in_features, dtype=torch.bfloat16)
-    _check_buffers(tile=(tile, torch.bfloat16, min(step, out_features) * in_features))
-    for start in range(0, out_features, step):
-        stop = min(start + step, out_features)
-        _check(lib.hfb_dequantize(
-            packed.data_ptr(), out_features, in_features, ones.data_ptr(), _DTYPE_CODES[torch.float32], None, 0,
-            group_size, start, stop, tile.data_ptr(), _DTYPE_CODES[torch.bfloat16], code, threads,
-        ))  # fmt: skip
-        product = torch.mm(x2d, tile[: stop - start].T)
+    for start, stop, tile in _weight_tiles(lib, packed, in_features, ones.data_ptr(), _DTYPE_CODES[torch.float32],
+                                           None, 0, group_size, torch.bfloat16, code, threads):
+        product = torch.mm(x2d, tile.T)
         # bfloat16 times float32 computes in float32; the result is rounded once, into y.
         if bias is None:
             torch.mul(product, scale[start:stop], out=y[:, start:stop])
         else:
             torch.addcmul(bias[start:stop], product, scale[start:stop], out=y[:, start:stop])
+
+
+def _weight_tiles(lib, packed, in_features, scale_ptr, scale_code, offset_ptr, offset_code, group_size, dtype, code,
+                  threads) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """``(start, stop, tile)`` for each block of output rows: the dense weight rows ``[start, stop)`` dequantized by
+    the library into ``dtype``, in one tile reused from block to block (sized to stay in cache while torch's GEMM
+    reads it)."""
+    out_features = packed.shape[0]
+    step = max(_GEMM_TILE_MIN_ROWS, _GEMM_TILE_ELEMENTS // in_features)
+    tile = torch.empty(min(step, out_features), in_features, dtype=dtype)
+    _check_buffers(tile=(tile, dtype, min(step, out_features) * in_features))
+    for start in range(0, out_features, step):
+        stop = min(start + step, out_features)
+        _check(lib.hfb_dequantize(
+            packed.data_ptr(), out_features, in_features, scale_ptr, scale_code, offset_ptr, offset_code,
+            group_size, start, stop, tile.data_ptr(), _DTYPE_CODES[dtype], code, threads,
+        ))  # fmt: skip
+        yield start, stop, tile[: stop - start]
 
 
 def _check_buffers(**buffers: tuple[torch.Tensor | None, torch.dtype | None, int]) -> None:
