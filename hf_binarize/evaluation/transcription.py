@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..data.collation import SpeechCollator
 from ..data.text import ErrorRate, cer, scoring_normalizer, wer
+from ..integrations.tdt_generation import suppress_durations
 from .families import blank_id, family_of
 
 
@@ -79,8 +79,10 @@ class GreedyOutput:
 
 def greedy_generation_config(model: nn.Module) -> Any:
     """A copy of the model's generation config that greedy transducer decoding can run with: the caller's model
-    keeps its own, and the prediction network starts from blank when the checkpoint names no start token."""
+    keeps its own, the prediction network starts from blank when the checkpoint names no start token, and a TDT
+    model never emits a duration as a token (:mod:`hf_binarize.integrations.tdt_generation`)."""
     generation = copy.deepcopy(model.generation_config)
+    suppress_durations(generation, model.config)
     if generation.decoder_start_token_id is None and family_of(model.config) != "ctc":
         generation.decoder_start_token_id = model.config.blank_token_id
     return generation
@@ -110,33 +112,12 @@ def greedy_decode(model: nn.Module, generation: Any, input_features: torch.Tenso
     # Greedy RNN-T emits at most max_symbols_per_step tokens per frame (blanks included): the bound generate would
     # guess itself, with a warning.
     generation.max_new_tokens = int(frames.max()) * model.config.max_symbols_per_step
-    extra = {}
-    if family_of(model.config) == "tdt":
-        extra["logits_processor"] = LogitsProcessorList([_TokenLogitsOnly(model.config.vocab_size)])
     with torch.no_grad():
         output = model.generate(input_features=input_features.to(device), attention_mask=attention_mask.to(device),
-                                generation_config=generation, **extra)
+                                generation_config=generation)
     emitted_at = output.durations.cumsum(-1) - output.durations
     tokens = output.sequences.masked_fill(emitted_at >= frames[:, None], blank)
     return GreedyOutput(tokens, emitted_at, frames)
-
-
-class _TokenLogitsOnly(LogitsProcessor):
-    """Keeps a TDT joint's duration outputs out of the token choice.
-
-    A TDT joint outputs ``vocab_size`` token logits followed by one per duration. transformers 5.24 advances the
-    frame pointer by the argmax of the duration part, but picks the next token by the argmax of all outputs, so a
-    duration can be emitted as a token id past the vocabulary (and crash the prediction network's embedding).
-    The durations are read from the raw logits, which a logits processor leaves alone.
-    """
-
-    def __init__(self, vocab_size: int):
-        self.vocab_size = vocab_size
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        scores = scores.clone()
-        scores[:, self.vocab_size :] = -torch.inf
-        return scores
 
 
 def _ctc_greedy(model: nn.Module, input_features: torch.Tensor, attention_mask: torch.Tensor,

@@ -30,6 +30,7 @@ from ..quantize import (
     replace_modules,
     replace_packed_with_float,
 )
+from .tdt_generation import suppress_durations
 
 
 def _module_and_tensor(model: torch.nn.Module, param_name: str) -> tuple[torch.nn.Module, str]:
@@ -142,6 +143,10 @@ class BinaryHfQuantizer(HfQuantizer):
                 alphas = [getattr(module, n + "_alpha") for n in module.quantized_names]
                 if not all(getattr(alpha, "_is_hf_initialized", False) for alpha in alphas):
                     module.reset_scales()
+        # Here rather than at save time: a TDT checkpoint from the Hub, packed or float, lacks it, and loading is
+        # the one path every packed and QAT model takes (from_pretrained reads the generation config before this).
+        if getattr(model, "generation_config", None) is not None:
+            suppress_durations(model.generation_config, model.config)
         return model
 
     def get_state_dict_and_metadata(self, model):

@@ -20,6 +20,7 @@ from transformers import (
 )
 
 from ..evaluation.families import FAMILIES
+from ..integrations.tdt_generation import suppress_durations
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def build_parakeet_model(processor: ParakeetProcessor, architecture: ParakeetArc
     The blank is the last id and also the padding id (a CTC model's blank is its ``pad_token_id``). Layer drop is
     off: with a handful of layers, dropping one removes a large share of the encoder. A transducer's generation
     config gets the blank as ``decoder_start_token_id``, which ``generate`` needs and Parakeet's config lacks; a
-    TDT's also suppresses the ids past the vocabulary (see below).
+    TDT's also suppresses its duration ids (:mod:`hf_binarize.integrations.tdt_generation`).
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(sorted(FAMILIES))}, got {family!r}")
@@ -82,12 +83,7 @@ def build_parakeet_model(processor: ParakeetProcessor, architecture: ParakeetArc
     model = model_class(config)
     model.generation_config.decoder_start_token_id = blank
     model.generation_config.pad_token_id = blank
-    if family == "tdt":
-        # transformers 5.24's TDT generate picks the token by the argmax of the whole joint output, durations
-        # included, and a duration's index then crashes the prediction network's embedding (hf_binarize's own
-        # decoding masks them per call); saved in the generation config, the mask reaches the ASR pipeline too.
-        durations = range(config.vocab_size, config.vocab_size + len(config.durations))
-        model.generation_config.suppress_tokens = list(durations)
+    suppress_durations(model.generation_config, config)
     return model
 
 
