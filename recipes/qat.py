@@ -44,6 +44,7 @@ from hf_binarize.training import (
     DecodeTrainingSamplesCallback,
     ParakeetTrainer,
     detach_aux_ctc_head,
+    first_examples,
     load_aux_ctc_head,
     prepare_split,
     transcribe,
@@ -84,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     # Seeds the auxiliary CTC head when the float run left none; the Trainer seeds again before training.
     set_seed(args.seed)
     checkpoint = resume_checkpoint(args)
-    columns = dict(text_column=args.text_column, audio_column=args.audio_column, name=args.dataset_config)
+    columns = dict(text_column=args.text_column, audio_column=args.audio_column, name=args.dataset_config,
+                   streaming=args.streaming)
     training_args = training_arguments(args, evaluate=bool(args.eval_split))
 
     processor = AutoProcessor.from_pretrained(args.model)
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
 
     callbacks = [BinarizationWarmupCallback(args.warmup_steps)]
     if args.sample_steps:
-        samples = train.select(range(min(args.num_samples, len(train))))
+        samples = first_examples(train, args.num_samples)
         callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
     trainer = ParakeetTrainer(model, training_args, processor=processor, ctc_weight=args.ctc_weight, teacher=teacher,
                               distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,

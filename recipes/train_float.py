@@ -27,6 +27,7 @@ from transformers import AutoConfig, AutoProcessor
 
 from hf_binarize.commands.console import run_reporting_errors, setup_logging
 from hf_binarize.commands.options import add_data_arguments, add_schedule_arguments, spec_augment
+from hf_binarize.data.splits import UNKNOWN_CHECK_EXAMPLES
 from hf_binarize.evaluation.families import FAMILIES, auto_class
 from hf_binarize.training import (
     DecodeTrainingSamplesCallback,
@@ -35,6 +36,7 @@ from hf_binarize.training import (
     build_character_tokenizer,
     build_parakeet_model,
     build_processor,
+    first_examples,
     labels_over_frames,
     load_split,
     normalised_texts,
@@ -91,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     # Under DDP the main process loads and prepares the splits first; the others then read its datasets cache.
     with training_args.main_process_first(desc="loading the training split"):
         raw_train = load_split(args.data, args.train_split, limit=args.train_limit, name=args.dataset_config,
-                               **columns)
+                               streaming=args.streaming, **columns)
     if checkpoint is None:
         texts = normalised_texts(raw_train, args.text_column)
         tokenizer = (build_subword_tokenizer(texts, args.vocab_size) if args.tokenizer == "subwords"
@@ -114,12 +116,15 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
         train = prepare_split(raw_train, args.train_split, processor, max_unknown_share=args.max_unknown_words,
                               **columns)
         evaluation = (prepare_split(args.data, args.eval_split, processor, limit=args.eval_limit,
-                                    name=args.dataset_config, **columns) if args.eval_split else None)
-    labels_over_frames(model, train["length"], [len(labels) for labels in train["labels"]])
+                                    name=args.dataset_config, streaming=args.streaming, **columns)
+                      if args.eval_split else None)
+    # Of a stream, its first examples stand for the rest.
+    checked = first_examples(train, UNKNOWN_CHECK_EXAMPLES) if args.streaming else train
+    labels_over_frames(model, checked["length"], [len(labels) for labels in checked["labels"]])
 
     callbacks = []
     if args.sample_steps:
-        samples = train.select(range(min(args.num_samples, len(train))))
+        samples = first_examples(train, args.num_samples)
         callbacks.append(DecodeTrainingSamplesCallback(processor.tokenizer, samples, args.sample_steps))
     trainer = ParakeetTrainer(model, training_args, processor=processor, ctc_weight=args.ctc_weight,
                               spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)

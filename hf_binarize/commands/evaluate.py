@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> None:
     result = evaluate_model(args.model, args.dataset, split=args.split, audio_column=args.audio_column,
                             text_column=args.text_column, limit=args.limit, batch_size=args.batch_size,
                             threads=args.threads, variant=args.variant, max_duration=args.max_duration,
-                            progress=True, dataset_config=args.dataset_config, normalizer=args.normalizer)
+                            progress=True, dataset_config=args.dataset_config, normalizer=args.normalizer,
+                            streaming=args.streaming)
     print(result)
     if args.samples > 0:
         print(result.transcripts.samples(args.samples))

@@ -64,6 +64,10 @@ def add_scoring_arguments(parser: argparse.ArgumentParser, *, split: str) -> Non
     parser.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
     parser.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     parser.add_argument("--limit", type=positive_int, help="score only the first N utterances")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream the split instead of downloading the dataset whole: with --limit its first N "
+                             "utterances are read into memory, without, the split is scored as it arrives; only "
+                             "counted slices (test[:500]) work")
     parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="utterances per generate call (default %(default)s)")
     parser.add_argument("--threads", type=positive_int,
@@ -101,6 +105,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"split for evaluation loss and WER, {SPLIT_HELP}; '' for none (default %(default)s)")
     group.add_argument("--text-column", default="text", help="transcript column (default %(default)s)")
     group.add_argument("--audio-column", default="audio", help="audio column (default %(default)s)")
+    group.add_argument("--streaming", action="store_true",
+                       help="stream the dataset (datasets' streaming=True) instead of downloading and preparing it "
+                            "whole, for training splits larger than the disk: the evaluation split's first "
+                            "--eval-limit utterances are read into memory, training batches are shuffled through a "
+                            "buffer instead of grouped by length, and only counted slices (train[:1000]) work")
     group.add_argument("--train-limit", type=int, help="use only the first N training utterances")
     group.add_argument("--eval-limit", type=int, default=200,
                        help="evaluate on the first N utterances of the eval split (default %(default)s)")

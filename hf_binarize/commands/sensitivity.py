@@ -56,11 +56,15 @@ def run(args: argparse.Namespace) -> None:
     if getattr(config, "quantization_config", None) is not None:
         raise CommandError(f"{args.model} is quantized already (it has a quantization_config): the analysis "
                            "binarizes a float model, pass the float checkpoint it was made from")
+    if args.streaming and args.limit is None:
+        raise CommandError("--streaming needs --limit here: the analysis scores the same utterances once per group, "
+                           "so it holds them in memory")
     base = BinaryQuantizationConfig(**scale_options(args))
     processor = AutoProcessor.from_pretrained(args.model)
     examples, preparer = prepare_examples(processor, args.dataset, split=args.split, audio_column=args.audio_column,
                                           text_column=args.text_column, limit=args.limit,
-                                          max_duration=args.max_duration, dataset_config=args.dataset_config)
+                                          max_duration=args.max_duration, dataset_config=args.dataset_config,
+                                          streaming=args.streaming)
     skipped = preparer.skipped
     if skipped:
         print(f"skipped {sum(skipped.values()):,} utterances of {args.split}: "

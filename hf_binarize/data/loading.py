@@ -10,6 +10,7 @@ whose encoder imports torchcodec even for plain file paths.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -108,6 +109,24 @@ def _sliced(dataset: datasets.Dataset, split: str) -> datasets.Dataset:
     return datasets.concatenate_datasets([dataset.select(range(i.from_, i.to)) for i in instructions])
 
 
+_STREAM_SLICE = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<start>\d*):(?P<stop>\d*)\])?$")
+
+
+def _sliced_stream(dataset: datasets.IterableDataset, split: str) -> datasets.IterableDataset:
+    """A stream cut as ``split``'s slice says. A stream has no length, so only counted, non-negative slices
+    (``train[:1000]``, ``test[100:200]``) can be taken; percentages and negative indices cannot."""
+    match = _STREAM_SLICE.match(split)
+    if match is None:
+        raise ValueError(f"split {split!r}: a stream has no length, so only slices of counted examples such as "
+                         "train[:1000] or test[100:200] can be streamed; drop --streaming for percentages")
+    start = int(match["start"] or 0)
+    if start:
+        dataset = dataset.skip(start)
+    if match["stop"]:
+        dataset = dataset.take(max(0, int(match["stop"]) - start))
+    return dataset
+
+
 def _local_repo_cache(folder: Path) -> Path:
     """A ``datasets`` cache folder of its own for a local repository copy, named by a hash of its files (path, size,
     modification time): ``datasets`` keys such a copy's cache by its config's file patterns alone, so another copy
@@ -125,7 +144,7 @@ def _local_repo_cache(folder: Path) -> Path:
 
 def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audio_column: str = "audio",
                         text_column: str = "text", name: str | None = None, kind: SourceKind | None = None,
-                        **load_kwargs: Any) -> datasets.Dataset:
+                        streaming: bool = False, **load_kwargs: Any) -> datasets.Dataset | datasets.IterableDataset:
     """Loads one split of a speech dataset with its audio column left undecoded (``Audio(decode=False)``).
 
     ``source`` is a Hub dataset id (``datasets.load_dataset(source, name, split=...)``), a local copy of a Hub
@@ -136,20 +155,27 @@ def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audi
     example ``cache_dir``, ``revision``, ``data_files``). ``split`` is any split name (``train.100``,
     ``test.clean``) with an optional slice as ``datasets`` writes them (``train[:1%]``, ``test[10:20]``), for every
     kind of source. Raises ``ValueError`` when ``audio_column`` or ``text_column`` is missing.
+
+    ``streaming=True`` returns a ``datasets.IterableDataset`` that reads examples as they are asked for: a Hub
+    dataset, repository copy or parquet files are streamed by ``datasets`` (nothing is downloaded or converted
+    beyond what is read, for splits too large for the disk), a ``save_to_disk`` folder or audiofolder is read in
+    place. A streamed split takes only counted slices (``train[:1000]``), not percentages.
     """
     import datasets
 
     kind = kind or detect_source(source)
     if kind == "repo" and "cache_dir" not in load_kwargs:
         load_kwargs["cache_dir"] = str(_local_repo_cache(Path(source).expanduser()))
+    # datasets cannot slice a stream: the whole split is streamed and cut by _sliced_stream.
+    streamed = {"streaming": True, "split": _split_name(split)} if streaming else {"split": split}
     if kind in ("hub", "repo"):
         dataset = datasets.load_dataset(str(Path(source).expanduser()) if kind == "repo" else str(source), name,
-                                        split=split, **load_kwargs)
+                                        **streamed, **load_kwargs)
     elif kind == "parquet":
         path = Path(source).expanduser()
         base = _split_name(split)
         files = {"data_files": {base: str(path)}} if path.is_file() else {"data_dir": str(path)}
-        dataset = datasets.load_dataset("parquet", split=split, **files, **load_kwargs)
+        dataset = datasets.load_dataset("parquet", **files, **streamed, **load_kwargs)
     else:
         path = Path(source).expanduser()
         base = _split_name(split)
@@ -162,6 +188,10 @@ def load_speech_dataset(source: str | os.PathLike, split: str = "train", *, audi
                     raise ValueError(f"{path}: no split {base!r}; found {sorted(dataset)}")
                 dataset = dataset[base]
         dataset = _sliced(dataset, split)
+        if streaming:
+            dataset = dataset.to_iterable_dataset()
+    if streaming and kind in ("hub", "repo", "parquet"):
+        dataset = _sliced_stream(dataset, split)
 
     features = dataset.features
     if features is not None:

@@ -154,26 +154,46 @@ class SpeechPreparer:
         if unknown.tokens:
             logger.warning("labels: %s", unknown.describe(vocabulary_characters(self.tokenizer)))
 
-    def prepare(self, dataset: datasets.Dataset, **map_kwargs: Any) -> datasets.Dataset:
-        """Prepares a ``datasets.Dataset``; ``map_kwargs`` such as ``num_proc`` or ``cache_file_name`` go to
-        ``Dataset.map``."""
+    def _output_features(self, features: datasets.Features | None) -> datasets.Features:
         import datasets
 
-        features = dataset.features
-        output_features = datasets.Features({
+        kept = {column: features[column] for column in self.keep_columns} if features is not None else {}
+        if len(kept) < len(self.keep_columns):
+            raise ValueError(f"keep_columns {list(self.keep_columns)} need a dataset whose features are known")
+        return datasets.Features({
             "input_features": datasets.List(datasets.List(datasets.Value("float32"))),
             "labels": datasets.List(datasets.Value("int32")),
             "length": datasets.Value("int32"),
             "text": datasets.Value("string"),
-            **{column: features[column] for column in self.keep_columns},
+            **kept,
             "unknown_labels": datasets.Value("int32"),
             "unknown_words": datasets.List(datasets.Value("string")),
             "label_words": datasets.Value("int32"),
             "skip_reason": datasets.Value("string"),
         })
+
+    def prepare(self, dataset: datasets.Dataset | datasets.IterableDataset,
+                **map_kwargs: Any) -> datasets.Dataset | datasets.IterableDataset:
+        """Prepares a ``datasets.Dataset``; ``map_kwargs`` such as ``num_proc`` or ``cache_file_name`` go to
+        ``Dataset.map``.
+
+        A ``datasets.IterableDataset`` (a streamed split) is prepared lazily, as it is read: :attr:`skipped` and
+        :attr:`unknown` then count the examples read so far (every pass over the stream adds to them), and
+        ``map_kwargs`` go to ``IterableDataset.map``."""
+        import datasets
+
+        if isinstance(dataset, datasets.IterableDataset):
+            if dataset.column_names is None:
+                raise ValueError("a stream whose columns are unknown cannot be prepared: give it features "
+                                 "(datasets' IterableDataset.cast or features=)")
+            prepared = dataset.map(self._prepare_batch, batched=True, with_indices=True,
+                                   remove_columns=dataset.column_names,
+                                   features=self._output_features(dataset.features), **map_kwargs)
+            return prepared.filter(self._count_stream, batched=True).remove_columns(list(_COUNT_COLUMNS))
         map_kwargs.setdefault("desc", "preparing speech")
         prepared = dataset.map(self._prepare_batch, batched=True, with_indices=True,
-                               remove_columns=dataset.column_names, features=output_features, **map_kwargs)
+                               remove_columns=dataset.column_names,
+                               features=self._output_features(dataset.features), **map_kwargs)
         counts = Counter(reason for reason in prepared["skip_reason"] if reason)
         self.skipped.update(counts)
         unknown = UnknownLabels.of(sum(prepared["unknown_labels"]),
@@ -185,3 +205,17 @@ class SpeechPreparer:
             prepared = prepared.filter(lambda reasons: [not reason for reason in reasons], batched=True,
                                        input_columns="skip_reason", desc="dropping skipped examples")
         return prepared.remove_columns(list(_COUNT_COLUMNS))
+
+    def _count_stream(self, batch: Mapping[str, list]) -> list[bool]:
+        """Counts a prepared batch of a stream into :attr:`skipped` and :attr:`unknown`; keeps the usable rows."""
+        reasons = batch["skip_reason"]
+        counts = Counter(reason for reason in reasons if reason)
+        for reason, count in counts.items():
+            if not self.skipped[reason]:
+                logger.warning("skipping a streamed example: %s (later ones skipped for this reason are counted, "
+                               "not logged)", reason)
+            self.skipped[reason] += count
+        self.unknown += UnknownLabels.of(sum(batch["unknown_labels"]),
+                                         [word for words in batch["unknown_words"] for word in words],
+                                         sum(batch["label_words"]))
+        return [not reason for reason in reasons]

@@ -29,7 +29,7 @@ from ..data.text import scoring_normalizer
 from ..data.vocabulary import UnknownLabels
 from ..size import SizeReport, size_report
 from .families import auto_class, family_of
-from .transcription import Transcripts, transcribe
+from .transcription import Transcripts, transcribe, transcribe_stream
 
 # Utterances longer than this many seconds are left out of a score unless told otherwise (--max-duration): the
 # limit the training preparer applies, and the one every score had before the option existed.
@@ -141,7 +141,8 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                    audio_column: str = "audio", text_column: str = "text", limit: int | None = None,
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
                    max_duration: float | None = MAX_DURATION, progress: bool = False,
-                   dataset_config: str | None = None, normalizer: str = "basic") -> Evaluation:
+                   dataset_config: str | None = None, normalizer: str = "basic",
+                   streaming: bool = False) -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
     :func:`hf_binarize.data.loading.load_speech_dataset` reads; ``dataset_config`` names its config), cut to its
     first ``limit`` utterances.
@@ -155,7 +156,8 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
     those that cannot be used are skipped, and counted in the result and the log; raises ``ValueError`` when none
     is left. References and hypotheses are compared after the scoring normaliser ``normalizer`` (``basic``,
     ``whisper`` or ``none``, see :mod:`hf_binarize.data.text`); the reference words the model's vocabulary cannot
-    write (``<unk>`` labels) are counted.
+    write (``<unk>`` labels) are counted. ``streaming`` streams the split (see
+    :func:`~hf_binarize.data.splits.load_split`): without a ``limit`` it is scored window by window as it arrives.
     """
     threads = threads or torch.get_num_threads()
     variant = variant or os.path.basename(os.path.normpath(str(model)))
@@ -164,7 +166,8 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                "--audio-column", audio_column, "--text-column", text_column,
                *(["--limit", str(limit)] if limit is not None else []),
                "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
-               "--max-duration", "none" if max_duration is None else str(max_duration), "--normalizer", normalizer]
+               "--max-duration", "none" if max_duration is None else str(max_duration), "--normalizer", normalizer,
+               *(["--streaming"] if streaming else [])]
     scoring_normalizer(normalizer)
     processor = AutoProcessor.from_pretrained(model)
     network = auto_class(AutoConfig.from_pretrained(model)).from_pretrained(model)
@@ -172,30 +175,39 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                        text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
                        variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),
                        command="hf-binarize " + shlex.join(command), max_duration=max_duration, progress=progress,
-                       dataset_config=dataset_config, normalizer=normalizer)
+                       dataset_config=dataset_config, normalizer=normalizer, streaming=streaming)
 
 
 def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.PathLike, *, split: str,
                 audio_column: str, text_column: str, limit: int | None, batch_size: int, threads: int,
                 variant: str, model_name: str, size: SizeReport, command: str,
                 max_duration: float | None = MAX_DURATION, progress: bool = False,
-                dataset_config: str | None = None, normalizer: str = "basic") -> Evaluation:
+                dataset_config: str | None = None, normalizer: str = "basic", streaming: bool = False) -> Evaluation:
     """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
     has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
     examples, preparer = prepare_examples(processor, dataset, split=split, audio_column=audio_column,
                                           text_column=text_column, limit=limit, max_duration=max_duration,
-                                          dataset_config=dataset_config)
+                                          dataset_config=dataset_config, streaming=streaming)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
-        transcripts = transcribe(network, processor.tokenizer, examples, batch_size=batch_size, progress=progress,
-                                 normalizer=normalizer)
+        if hasattr(examples, "__len__"):
+            transcripts = transcribe(network, processor.tokenizer, examples, batch_size=batch_size,
+                                     progress=progress, normalizer=normalizer)
+            frames = sum(examples["length"])
+        else:
+            # Decoding time includes reading and preparing the stream, which a prepared split has done before.
+            transcripts, frames = transcribe_stream(network, processor.tokenizer, examples, batch_size=batch_size,
+                                                    progress=progress, normalizer=normalizer)
+            if not transcripts.references:
+                raise ValueError(f"none of the utterances of {dataset} [{split}] can be used "
+                                 f"({_skips(preparer)}): check the audio files and the transcripts")
         decode_seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(previous_threads)
     extractor = processor.feature_extractor
-    audio_seconds = sum(examples["length"]) * extractor.hop_length / extractor.sampling_rate
+    audio_seconds = frames * extractor.hop_length / extractor.sampling_rate
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
                       command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
@@ -205,21 +217,30 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
 
 def prepare_examples(processor: Any, dataset: str | os.PathLike, *, split: str, audio_column: str = "audio",
                      text_column: str = "text", limit: int | None = None,
-                     max_duration: float | None = MAX_DURATION,
-                     dataset_config: str | None = None) -> tuple[Any, SpeechPreparer]:
+                     max_duration: float | None = MAX_DURATION, dataset_config: str | None = None,
+                     streaming: bool = False) -> tuple[Any, SpeechPreparer]:
     """The scored utterances of ``split`` of ``dataset`` (its first ``limit``), prepared with ``processor``, and
     the preparer, which counts those skipped by reason (longer than ``max_duration`` seconds, unusable) and the
-    labels the vocabulary lacks. Raises ``ValueError`` when the split has no utterance, or none that can be used."""
+    labels the vocabulary lacks. Raises ``ValueError`` when the split has no utterance, or none that can be used.
+    ``streaming`` without a ``limit`` returns the examples as a stream prepared as it is read (see
+    :func:`~hf_binarize.data.splits.load_split`), whose counts grow as it is read."""
     columns = {"audio_column": audio_column, "text_column": text_column}
-    raw = load_split(dataset, split, limit=limit, name=dataset_config, **columns)
+    raw = load_split(dataset, split, limit=limit, name=dataset_config, streaming=streaming, **columns)
+    preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
+    if not hasattr(raw, "__len__"):
+        return preparer.prepare(raw), preparer
     if len(raw) == 0:
         raise ValueError(f"{dataset} [{split}] has no utterances")
-    preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
     examples = preparer.prepare(raw, desc=f"preparing {split}")
     if len(examples) == 0:
         raise ValueError(f"none of the {len(raw)} utterances of {dataset} [{split}] can be used, "
                          f"{_first_problem(raw, preparer)}: check the audio files and the transcripts")
     return examples, preparer
+
+
+def _skips(preparer: SpeechPreparer) -> str:
+    counts = ", ".join(f"{reason}={count}" for reason, count in sorted(preparer.skipped.items()))
+    return f"skipped: {counts}" if counts else "the stream was empty"
 
 
 def _first_problem(raw: Any, preparer: SpeechPreparer) -> str:

@@ -12,6 +12,7 @@ tokens (``group_tokens=False``): collapsing them is right for CTC output only.
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,3 +171,30 @@ def transcribe(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int 
         bar.close()
         model.train(was_training)
     return Transcripts(references, hypotheses, normalizer)
+
+
+# Utterances a stream is transcribed in at a time: sorted by length within a window, as transcribe sorts them.
+STREAM_WINDOW = 512
+
+
+def transcribe_stream(model: nn.Module, tokenizer: Any, examples: Any, batch_size: int = 16, *,
+                      progress: bool = False, normalizer: str = "basic",
+                      desc: str = "transcribing") -> tuple[Transcripts, int]:
+    """:func:`transcribe` for prepared examples that arrive as a stream (a ``datasets.IterableDataset``): windows of
+    :data:`STREAM_WINDOW` examples are transcribed one after the other, so memory holds one window whatever the
+    stream's length. Returns the transcripts in stream order and the feature frames transcribed."""
+    references: list[str] = []
+    hypotheses: list[str] = []
+    frames = 0
+    rows = iter(examples)
+    bar = tqdm(desc=desc, unit="utt", disable=not progress)
+    try:
+        while window := list(itertools.islice(rows, STREAM_WINDOW)):
+            part = transcribe(model, tokenizer, window, batch_size, normalizer=normalizer)
+            references += part.references
+            hypotheses += part.hypotheses
+            frames += sum(row["length"] for row in window)
+            bar.update(len(window))
+    finally:
+        bar.close()
+    return Transcripts(references, hypotheses, normalizer), frames

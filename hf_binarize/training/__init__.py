@@ -16,7 +16,7 @@ after training (both re-exported here for the recipes); the recipes' options are
 :mod:`hf_binarize.commands.options`. Needs the ``data`` extra (``datasets``, ``soundfile``, ``scipy``).
 """
 
-from ..data.splits import load_split, normalised_texts, prepare_split
+from ..data.splits import first_examples, load_split, normalised_texts, prepare_split
 from ..evaluation.transcription import Transcripts, transcribe
 from .aux_ctc import (
     attach_aux_ctc_head,
@@ -46,6 +46,7 @@ __all__ = [
     "detach_aux_ctc_head",
     "distillation_loss",
     "encoder_frames",
+    "first_examples",
     "labels_over_frames",
     "lattice_kl_loss",
     "load_aux_ctc_head",

@@ -55,6 +55,10 @@ from .distillation import distillation_loss
 logger = logging.getLogger(__name__)
 
 
+# Examples a streamed training split is shuffled through: about 60 MB of features for 5 s utterances.
+STREAM_SHUFFLE_BUFFER = 500
+
+
 class _VariableBatches(Sampler[list[int]]):
     """A batch sampler that tells accelerate its batches vary in size (``batch_size = None``).
 
@@ -208,9 +212,22 @@ class ParakeetTrainer(Trainer):
 
     def get_train_dataloader(self) -> DataLoader:
         """Length-grouped batches of ``per_device_train_batch_size`` utterances, shuffled by ``data_seed`` (or
-        ``seed``) and the epoch only, so that a resumed run draws the batches an uninterrupted one would."""
+        ``seed``) and the epoch only, so that a resumed run draws the batches an uninterrupted one would.
+
+        A streamed split (``datasets.IterableDataset``, which has no lengths to group by) is shuffled through a
+        buffer of :data:`STREAM_SHUFFLE_BUFFER` examples, reshuffled every epoch, and batched as it comes: more
+        padding than grouped batches. A resumed run reads the stream again up to where it stopped (the Trainer's
+        skipping of seen batches), which takes as long as reading them did."""
+        import datasets
+
         dataset = self.train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        if isinstance(dataset, datasets.IterableDataset):
+            self.train_dataset = dataset.shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
+            try:
+                return super().get_train_dataloader()
+            finally:
+                self.train_dataset = dataset
         sampler = LengthGroupedBatchSampler(dataset["length"], batch_size=self.args.per_device_train_batch_size,
                                             seed=seed, drop_last=self.args.dataloader_drop_last)
         self._train_batches = _VariableBatches(sampler)

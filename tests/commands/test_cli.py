@@ -322,6 +322,20 @@ def test_evaluate_writes_the_json_record(packed_dir, dataset, tmp_path, capsys):
         str(packed_dir), str(dataset), "test", 1, 2)
 
 
+def test_evaluate_streaming_scores_what_the_whole_split_scores(packed_dir, dataset, tmp_path):
+    records = {}
+    for mode in ("whole", "streaming"):
+        records[mode] = tmp_path / f"{mode}.json"
+        assert main(["evaluate", "--model", str(packed_dir), "--dataset", str(dataset), "--threads", "1",
+                     "--batch-size", "2", "--samples", "0", "--json", str(records[mode]),
+                     *(["--streaming"] if mode == "streaming" else [])]) == 0
+    whole, streamed = (json.loads(records[mode].read_text()) for mode in ("whole", "streaming"))
+    for key in ("utterances", "words", "word_errors", "wer", "cer"):
+        assert streamed[key] == whole[key], key
+    assert streamed["speed"]["audio_seconds"] == whole["speed"]["audio_seconds"]
+    assert build_parser().parse_args(shlex.split(streamed["command"])[1:]).streaming
+
+
 def test_evaluate_leaves_out_utterances_over_30_s_and_says_so(float_dir, tmp_path, capsys):
     generator = np.random.default_rng(1)
     audio = {name: (0.3 * generator.standard_normal(round(seconds * RATE))).astype(np.float32)

@@ -143,10 +143,12 @@ def test_an_unreachable_ratio_names_the_best_one(float_dir, dataset, ratios, cap
 
 
 @pytest.mark.parametrize(("case", "expected"), [("packed model", "is quantized already"),
-                                                ("empty split", "has no utterances")])
+                                                ("empty split", "has no utterances"),
+                                                ("stream without a limit", "--streaming needs --limit")])
 def test_bad_input_is_one_line(case, expected, float_dir, packed_dir, dataset, capsys):  # noqa: F811
     model, split = (packed_dir, "test") if case == "packed model" else (float_dir, "test[:0]")
-    assert main(["sensitivity", "--model", str(model), "--dataset", str(dataset), "--split", split]) == 1
+    extra = ["--streaming"] if case.startswith("stream") else []
+    assert main(["sensitivity", "--model", str(model), "--dataset", str(dataset), "--split", split, *extra]) == 1
     assert expected in error_line(capsys, "sensitivity")
 
 

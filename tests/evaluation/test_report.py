@@ -68,11 +68,12 @@ def oracle(processor, repo, config: str) -> torch.nn.Module:
     return model
 
 
-def score(model, processor, repo, config, normalizer, folder):
+def score(model, processor, repo, config, normalizer, folder, limit=None, **kwargs):
     model.save_pretrained(folder)
     return score_model(model, processor, str(repo), split="test", audio_column="audio", text_column="sentence",
-                       limit=None, batch_size=3, threads=1, variant="oracle", model_name=str(folder),
-                       size=size_report(model, folder), command="test", dataset_config=config, normalizer=normalizer)
+                       limit=limit, batch_size=3, threads=1, variant="oracle", model_name=str(folder),
+                       size=size_report(model, folder), command="test", dataset_config=config, normalizer=normalizer,
+                       **kwargs)
 
 
 @pytest.mark.parametrize("normalizer", list(SCORING_NORMALIZERS))
@@ -104,3 +105,20 @@ def test_words_the_vocabulary_cannot_write_are_counted(repo, processor, tmp_path
             and "transcripts normalised with `none` (as written: case and punctuation count)" in card
             and "4 of 11 words of the transcripts hold a character the model's vocabulary lacks" in card
             and "cannot write them, e.g. `café,`, `plaît.`, `Où`, `Très`" in card)
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+def test_a_streamed_split_scores_as_the_prepared_one(repo, processor, tmp_path, monkeypatch, limit):
+    """Streamed without a limit, the split is scored window by window (two utterances per window here, so the
+    three French ones take two): the same transcripts, counts and audio seconds as the split prepared whole."""
+    from hf_binarize.evaluation import transcription
+
+    monkeypatch.setattr(transcription, "STREAM_WINDOW", 2)
+    model = oracle(processor, repo, "fr")
+    whole = score(model, processor, repo, "fr", "none", tmp_path / "whole", limit=limit)
+    streamed = score(model, processor, repo, "fr", "none", tmp_path / "streamed", limit=limit, streaming=True)
+    assert len(whole.transcripts.references) == (limit or 3)
+    assert streamed.transcripts.references == whole.transcripts.references
+    assert streamed.transcripts.hypotheses == whole.transcripts.hypotheses
+    assert streamed.audio_seconds == whole.audio_seconds
+    assert streamed.to_dict()["unknown_labels"] == whole.to_dict()["unknown_labels"]

@@ -73,3 +73,42 @@ def test_qat_trains_on_the_config_and_split_asked_for(repo, float_run, tmp_path,
     assert len(trainer.eval_dataset) == len(evaluation) and _texts(trainer.eval_dataset) == evaluation
     assert sorted(path.name for path in out.iterdir()) == MODEL_FILES
     assert (tmp_path / "qat-checkpoints" / "checkpoint-1" / "training_args.bin").is_file()
+
+
+def test_qat_trains_on_a_streamed_split(repo, float_run, tmp_path):
+    """--streaming: the training split is an IterableDataset prepared as it is read, whose loader yields each
+    utterance of the split once per epoch (the labels the split prepared whole has); the evaluation split's first
+    --eval-limit utterances are read into memory; training runs its steps on the stream."""
+    import datasets
+    import torch
+
+    from hf_binarize.data.splits import prepare_split
+
+    float_dir, float_trainer = float_run
+    trainer = load_recipe("qat").main(["--model", str(float_dir), "--data", str(repo), "--dataset-config", "other",
+                                       "--train-split", "test", "--eval-split", "validation", "--eval-limit", "1",
+                                       "--streaming", "--output-dir", str(tmp_path / "qat"),
+                                       "--max-steps", "3", "--eval-steps", "3", "--batch-size", "2", *QUIET])
+    assert trainer.state.global_step == 3
+    assert isinstance(trainer.train_dataset, datasets.IterableDataset)
+    assert isinstance(trainer.eval_dataset, datasets.Dataset) and len(trainer.eval_dataset) == 1
+    assert _texts(trainer.eval_dataset) == _utterances("other", "validation", [0])
+
+    whole = prepare_split(repo, "test", float_trainer.processing_class, name="other")
+    seen = []
+    for batch in trainer.get_train_dataloader():
+        for labels in batch["labels"]:
+            seen.append(tuple(int(token) for token in labels if token != trainer._label_pad_id))
+        assert isinstance(batch["input_features"], torch.Tensor)
+    assert sorted(seen) == sorted(tuple(labels) for labels in whole["labels"])
+
+
+def test_train_float_builds_its_vocabulary_from_a_streamed_split(repo, float_run, tmp_path):
+    _, whole_run = float_run
+    trainer = load_recipe("train_float").main([
+        "--data", str(repo), "--name", "clean", "--train-split", "train.100", "--eval-split", "validation",
+        "--streaming", "--output-dir", str(tmp_path / "float"), *MICRO_MODEL, *STEP])
+    assert trainer.state.global_step == 1
+    # The same characters as the run that read the split whole.
+    assert trainer.processing_class.tokenizer.get_vocab() == whole_run.processing_class.tokenizer.get_vocab()
+    assert _texts(trainer.eval_dataset) == _utterances("clean", "validation", range(LIBRISPEECH_SPLITS["clean"]["validation"]))
