@@ -5,7 +5,10 @@
 Models (each in a process of its own, so that its peak memory is its own): ``float32``; ``bfloat16`` (the float
 model cast); ``int8-dynamic`` (``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear``: int8 weights,
 activations quantized per call); ``packed`` (binarized on load, default config: float32 compute) and
-``packed-bf16`` (the same with ``compute_dtype="bfloat16"``). The 0.6B shape is transformers' default
+``packed-bf16`` (the same with ``compute_dtype="bfloat16"``) and ``packed-int8`` (the same with
+``activations="int8"``: per-row dynamic int8 activations times the +-1 weights, integer dot products), and
+``packed-int8-bf16``, that folder loaded with ``dtype=torch.bfloat16``: the layers left dense (attention scores,
+depthwise convolutions, norms) then run in bfloat16 as the dense bfloat16 model's do. The 0.6B shape is transformers' default
 ``ParakeetEncoderConfig`` (hidden 1024, 24 layers) with a 1,025-token vocabulary and random weights; the folders are
 built under ``--root`` if missing.
 
@@ -34,7 +37,9 @@ from pathlib import Path
 from bench.memory import status_mb
 
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
-VARIANTS = ("float32", "bfloat16", "int8-dynamic", "packed", "packed-bf16")
+VARIANTS = ("float32", "bfloat16", "int8-dynamic", "packed", "packed-bf16", "packed-int8", "packed-int8-bf16")
+# The packed variants: their folder and the BinaryQuantizationConfig options they are binarized with.
+PACKED = {"packed": {}, "packed-bf16": {"compute_dtype": "bfloat16"}, "packed-int8": {"activations": "int8"}}
 
 
 def load(variant: str, root: Path):
@@ -43,10 +48,10 @@ def load(variant: str, root: Path):
 
     import hf_binarize
 
-    if variant == "packed":
-        return AutoModelForRNNT.from_pretrained(root / "packed")
-    if variant == "packed-bf16":
-        return AutoModelForRNNT.from_pretrained(root / "packed-bf16")
+    if variant in PACKED:
+        return AutoModelForRNNT.from_pretrained(root / variant)
+    if variant == "packed-int8-bf16":
+        return AutoModelForRNNT.from_pretrained(root / "packed-int8", dtype=torch.bfloat16)
     model = AutoModelForRNNT.from_pretrained(root / "float")
     if variant == "bfloat16":
         model = model.to(torch.bfloat16)
@@ -145,9 +150,9 @@ def build(root: Path) -> None:
         torch.manual_seed(0)
         config = ParakeetRNNTConfig(vocab_size=1025, blank_token_id=1024, pad_token_id=1024)
         ParakeetForRNNT(config).save_pretrained(root / "float")
-    for name, compute_dtype in (("packed", None), ("packed-bf16", "bfloat16")):
+    for name, options in PACKED.items():
         if not (root / name / "config.json").exists():
-            config = hf_binarize.BinaryQuantizationConfig(compute_dtype=compute_dtype)
+            config = hf_binarize.BinaryQuantizationConfig(**options)
             AutoModelForRNNT.from_pretrained(root / "float", quantization_config=config).save_pretrained(root / name)
 
 
@@ -182,15 +187,22 @@ def main() -> None:
     print(f"ParakeetForRNNT 0.6B shape, random weights, {args.threads} thread(s), {args.tokens_per_second:g} tokens/s "
           f"cap; cpu={describe_cpu()}")
     print(f"{'audio s':>7} {'model':<13}{'weights MB':>11}{'loaded MB':>10}{'peak MB':>9}{'encoder s':>10}{'decoder s':>10}{'RTF':>8}"
-          f"{'tokens':>7}")
+          f"{'tokens':>7}{'vs best dense':>14}")
     for seconds in args.seconds:
-        for r in (r for r in results if r["seconds"] == seconds):
+        rows = [r for r in results if r["seconds"] == seconds]
+        # How many times faster than the fastest model that is not packed (real-time factors, larger is better).
+        dense = [r["rtf"] for r in rows if not r["variant"].startswith("packed")]
+        for r in rows:
+            r["speedup_vs_best_dense"] = round(min(dense) / r["rtf"], 3) if dense else None
             print(f"{seconds:>7g} {r['variant']:<13}{r['weight_mb']:>11.1f}{r['loaded_rss_mb']:>10}{r['peak_rss_mb']:>9}{r['encoder_s']:>10.3f}"
-                  f"{r['decoder_s']:>10.3f}{r['rtf']:>8.4f}{r['tokens']:>7}")
+                  f"{r['decoder_s']:>10.3f}{r['rtf']:>8.4f}{r['tokens']:>7}"
+                  f"{'' if r['speedup_vs_best_dense'] is None else format(r['speedup_vs_best_dense'], '.2f') + 'x':>14}")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items() if k not in ("json", "worker")},
-                                         "cpu": describe_cpu(), "results": results},
-                                        indent=1))
+        from hf_binarize.atomic import write_atomically
+
+        record = {"args": {k: str(v) for k, v in vars(args).items() if k not in ("json", "worker")},
+                  "cpu": describe_cpu(), "results": results}
+        write_atomically(args.json, (json.dumps(record, indent=1) + "\n").encode())
 
 
 if __name__ == "__main__":
