@@ -196,9 +196,7 @@ class SpeechPreparer:
                                features=self._output_features(dataset.features), **map_kwargs)
         counts = Counter(reason for reason in prepared["skip_reason"] if reason)
         self.skipped.update(counts)
-        unknown = UnknownLabels.of(sum(prepared["unknown_labels"]),
-                                   [word for words in prepared["unknown_words"] for word in words],
-                                   sum(prepared["label_words"]))
+        unknown = _unknown_of(prepared)
         self.unknown += unknown
         self._log(counts, len(prepared), unknown)
         if counts:
@@ -215,7 +213,11 @@ class SpeechPreparer:
                 logger.warning("skipping a streamed example: %s (later ones skipped for this reason are counted, "
                                "not logged)", reason)
             self.skipped[reason] += count
-        self.unknown += UnknownLabels.of(sum(batch["unknown_labels"]),
-                                         [word for words in batch["unknown_words"] for word in words],
-                                         sum(batch["label_words"]))
+        self.unknown += _unknown_of(batch)
         return [not reason for reason in reasons]
+
+
+def _unknown_of(rows: Any) -> UnknownLabels:
+    """The ``<unk>`` counts of prepared rows (a prepared Dataset or a batch of a stream), from their count columns."""
+    return UnknownLabels.of(sum(rows["unknown_labels"]), [word for words in rows["unknown_words"] for word in words],
+                            sum(rows["label_words"]))

@@ -35,24 +35,25 @@ def _read_into_memory(stream: Any, count: int) -> Any:
     return datasets.Dataset.from_list(list(stream.take(count)), features=stream.features)
 
 
-def first_examples(dataset: Any, count: int) -> Any:
-    """The first ``count`` examples of a ``datasets.Dataset`` (a Dataset) or of a stream (read into memory)."""
-    if isinstance(dataset, _iterable_dataset()):
-        return _read_into_memory(dataset, count)
-    return dataset.select(range(min(count, len(dataset))))
-
-
-def _iterable_dataset() -> type:
+def is_stream(dataset: Any) -> bool:
+    """Whether ``dataset`` is a stream (a ``datasets.IterableDataset``) rather than a ``datasets.Dataset``."""
     import datasets
 
-    return datasets.IterableDataset
+    return isinstance(dataset, datasets.IterableDataset)
+
+
+def first_examples(dataset: Any, count: int) -> Any:
+    """The first ``count`` examples of a ``datasets.Dataset`` (a Dataset) or of a stream (read into memory)."""
+    if is_stream(dataset):
+        return _read_into_memory(dataset, count)
+    return dataset.select(range(min(count, len(dataset))))
 
 
 def normalised_texts(raw: Any, text_column: str = "text") -> list[str]:
     """The transcripts of a raw split normalised as the labels of hf-binarize's own tokenizers are (what such a
     tokenizer is built from): :func:`hf_binarize.data.text.normalize_transcript`. Of a stream, the first
     :data:`STREAM_TEXTS` (their text column alone is read)."""
-    if isinstance(raw, _iterable_dataset()):
+    if is_stream(raw):
         rows = raw.select_columns([text_column]).take(STREAM_TEXTS)
         return [normalize_transcript(row[text_column]) for row in rows]
     return [normalize_transcript(text) for text in raw[text_column]]
@@ -84,7 +85,7 @@ def prepare_split(source: str | os.PathLike | Any, split: str, processor: Any, *
         source, split, text_column=text_column, audio_column=audio_column, limit=limit, name=name,
         streaming=streaming)
     preparer = SpeechPreparer.from_processor(processor, text_column=text_column, audio_column=audio_column)
-    if isinstance(raw, _iterable_dataset()):
+    if is_stream(raw):
         if max_unknown_share is not None:
             head = _read_into_memory(raw, UNKNOWN_CHECK_EXAMPLES)
             checker = SpeechPreparer.from_processor(processor, text_column=text_column, audio_column=audio_column)

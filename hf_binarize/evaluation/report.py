@@ -23,7 +23,7 @@ from transformers import AutoConfig, AutoProcessor
 from .. import __version__
 from ..atomic import write_atomically
 from ..data.preparation import BadExampleError, SpeechPreparer
-from ..data.splits import load_split
+from ..data.splits import is_stream, load_split
 from ..data.synthetic import is_synthetic_corpus
 from ..data.text import scoring_normalizer
 from ..data.vocabulary import UnknownLabels
@@ -192,7 +192,7 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
-        if hasattr(examples, "__len__"):
+        if not is_stream(examples):
             transcripts = transcribe(network, processor.tokenizer, examples, batch_size=batch_size,
                                      progress=progress, normalizer=normalizer)
             frames = sum(examples["length"])
@@ -227,7 +227,7 @@ def prepare_examples(processor: Any, dataset: str | os.PathLike, *, split: str, 
     columns = {"audio_column": audio_column, "text_column": text_column}
     raw = load_split(dataset, split, limit=limit, name=dataset_config, streaming=streaming, **columns)
     preparer = SpeechPreparer.from_processor(processor, max_seconds=max_duration, **columns)
-    if not hasattr(raw, "__len__"):
+    if is_stream(raw):
         return preparer.prepare(raw), preparer
     if len(raw) == 0:
         raise ValueError(f"{dataset} [{split}] has no utterances")
