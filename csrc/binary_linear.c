@@ -7,7 +7,7 @@
 
 /* Bumped whenever an exported function is added or its signature changes; cpu.py refuses a library with another
  * number. */
-#define HFB_ABI_VERSION 3
+#define HFB_ABI_VERSION 4
 
 /* Activation rows whose tables are built together and share one transpose of the weights. */
 #define M_TILE 4

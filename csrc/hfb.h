@@ -59,6 +59,9 @@ typedef struct {
      * groups [g0, g1] and the 32 rows, 0 past nrows. */
     void (*load_groups)(const void *src, int dtype, int64_t G, int64_t row0, int64_t nrows, int64_t g0, int64_t g1,
                         float *dst);
+    /* dst[k] = src[k] for k < n, bfloat16 bits to float (exact) and float to bfloat16 bits (hfb_f32_to_bf16). */
+    void (*from_bf16)(const uint16_t *src, int64_t n, float *dst);
+    void (*to_bf16)(const float *src, int64_t n, uint16_t *dst);
 } hfb_isa_ops;
 
 extern const hfb_isa_ops hfb_portable_ops;
@@ -70,6 +73,8 @@ void hfb_dequant_avx2(const uint8_t *row, int64_t k0, int64_t k1, float s, float
 void hfb_dequant_bf16_avx2(const uint8_t *row, int64_t k0, int64_t k1, uint16_t minus, uint16_t plus, uint16_t *out);
 void hfb_load_groups_avx2(const void *src, int dtype, int64_t G, int64_t row0, int64_t nrows, int64_t g0, int64_t g1,
                           float *dst);
+void hfb_from_bf16_avx2(const uint16_t *src, int64_t n, float *dst);
+void hfb_to_bf16_avx2(const float *src, int64_t n, uint16_t *dst);
 #endif
 
 /* The part rows [r0, r1) x dword columns [ca, cb) of the transpose above, column c stored at c - c0. */
@@ -130,6 +135,11 @@ typedef struct {
     void (*rows)(const uint32_t *wbuf, int64_t KD, const int8_t *q, int64_t qstride, int64_t mt, const int32_t *qsum,
                  const float *xscale, const float *wscale, const float *bias, float *y, int64_t ystride,
                  int64_t nrows);
+    /* The same from the packed rows themselves (row stride KB bytes, nrows <= HFB_ROWS), for few activation rows,
+     * where transposing the block would cost more than the products; NULL where the instruction set has none. */
+    void (*direct)(const uint8_t *packed, int64_t KB, int64_t nrows, const int8_t *q, int64_t qstride, int64_t mt,
+                   const int32_t *qsum, const float *xscale, const float *wscale, const float *bias, float *y,
+                   int64_t ystride);
 } hfb_int8_ops;
 
 extern const hfb_int8_ops hfb_int8_portable_ops;

@@ -172,6 +172,30 @@ TARGET void hfb_load_groups_avx2(const void *src, int dtype, int64_t G, int64_t 
     }
 }
 
+TARGET void hfb_from_bf16_avx2(const uint16_t *src, int64_t n, float *dst) {
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(dst + k, load8(src, HFB_BF16, k));
+    for (; k < n; k++) dst[k] = hfb_to_f32(src, HFB_BF16, k);
+}
+
+/* hfb_f32_to_bf16, 8 at a time: round to nearest even on the bits, NaN kept quiet. */
+TARGET void hfb_to_bf16_avx2(const float *src, int64_t n, uint16_t *dst) {
+    const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(0x40);
+    const __m256i magnitude = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i b = _mm256_castps_si256(_mm256_loadu_ps(src + k)), high = _mm256_srli_epi32(b, 16);
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(half, _mm256_and_si256(high, one))), 16);
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, magnitude), inf);
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(high, quiet), nan);
+        /* packus works within 128-bit lanes: qwords 0 and 2 hold the 8 results in order. */
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+        _mm_storeu_si128((__m128i *)(dst + k), _mm256_castsi256_si128(packed));
+    }
+    for (; k < n; k++) dst[k] = hfb_f32_to_bf16(src[k]);
+}
+
 /* Int8 activations (hfb.h). */
 
 TARGET void hfb_quantize_avx2(const float *x, int64_t K, int64_t KP, int8_t *q, float *scale, int32_t *qsum) {
@@ -299,9 +323,9 @@ TARGET static void int8_rows_avx2(const uint32_t *wbuf, int64_t KD, const int8_t
     }
 }
 
-const hfb_int8_ops hfb_int8_avx2_ops = {HFB_INT8_AVX2, hfb_quantize_avx2, int8_rows_avx2};
+const hfb_int8_ops hfb_int8_avx2_ops = {HFB_INT8_AVX2, hfb_quantize_avx2, int8_rows_avx2, NULL};
 
 const hfb_isa_ops hfb_avx2_ops = {build_tables, lut_rows, hfb_transpose_avx2, hfb_dequant_avx2,
-                                   hfb_dequant_bf16_avx2, hfb_load_groups_avx2};
+                                   hfb_dequant_bf16_avx2, hfb_load_groups_avx2, hfb_from_bf16_avx2, hfb_to_bf16_avx2};
 
 #endif

@@ -68,7 +68,16 @@ static void load_groups(const void *src, int dtype, int64_t G, int64_t row0, int
             dst[(g - g0) * HFB_ROWS + r] = r < nrows ? hfb_to_f32(src, dtype, (row0 + r) * G + g) : 0.0f;
 }
 
-const hfb_isa_ops hfb_portable_ops = {build_tables, lut_rows, transpose, dequant, dequant_bf16, load_groups};
+static void from_bf16(const uint16_t *src, int64_t n, float *dst) {
+    for (int64_t k = 0; k < n; k++) dst[k] = hfb_to_f32(src, HFB_BF16, k);
+}
+
+static void to_bf16(const float *src, int64_t n, uint16_t *dst) {
+    for (int64_t k = 0; k < n; k++) dst[k] = hfb_f32_to_bf16(src[k]);
+}
+
+const hfb_isa_ops hfb_portable_ops = {build_tables, lut_rows, transpose, dequant, dequant_bf16, load_groups,
+                                      from_bf16, to_bf16};
 
 /* Int8 activations (hfb.h). */
 
@@ -111,4 +120,4 @@ static void int8_rows(const uint32_t *wbuf, int64_t KD, const int8_t *q, int64_t
     }
 }
 
-const hfb_int8_ops hfb_int8_portable_ops = {HFB_INT8_PORTABLE, quantize, int8_rows};
+const hfb_int8_ops hfb_int8_portable_ops = {HFB_INT8_PORTABLE, quantize, int8_rows, NULL};

@@ -31,7 +31,8 @@ for inputs no speech model produces.
 
 ``binary_linear_int8_act`` (int8 activations, :func:`native_binary_linear_int8_act`) quantizes each activation row
 to int8 and multiplies it by the signs with integer dot products: ``vpdpbusd`` where the CPU has AVX512-VNNI (on
-the ``"avx512"`` instruction set), ``vpmaddubsw``/``vpmaddwd`` on AVX2 (and on AVX-512 without VNNI), plain C on
+the ``"avx512"`` instruction set; for one or two activation rows straight from the packed bytes, each 8 of them the
+mask of a masked load), ``vpmaddubsw``/``vpmaddwd`` on AVX2 (and on AVX-512 without VNNI), plain C on
 ``"portable"`` (:func:`int8_kernel` says which runs), the portable one for a few rows only
 (:data:`INT8_REFERENCE_MIN_ROWS`). Its results are bit-identical to the reference's (csrc/hfb.h explains why), on every
 instruction set and thread count.
@@ -64,7 +65,7 @@ INT8_MAX_IN_FEATURES = (2**31 - 1) // 254
 # rows by +-1 tiles, exact too) instead of the library's kernel (None: never). The portable kernel's scalar loop
 # lost to it from 4 rows at 1024 x 1024, 4096 x 1024 and 640 x 8193 (one thread, CPU time, AVX-512 Zen 5).
 INT8_REFERENCE_MIN_ROWS = {"portable": 4, "avx2": None, "avx512": None}
-_ABI_VERSION = 3
+_ABI_VERSION = 4
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _ERRORS = {1: "invalid arguments", 2: "instruction set not supported by this CPU", 3: "out of memory"}
 _LIBRARY_FILE = "libhfb_cpu" + (".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so")
@@ -118,7 +119,7 @@ def _library() -> ctypes.CDLL | None:
     lib.hfb_binary_linear.argtypes = [ptr, i64, i64, ptr, i64, ptr, i32, ptr, i32, i64, ptr, ptr, i32, i32]
     lib.hfb_dequantize.argtypes = [ptr, i64, i64, ptr, i32, ptr, i32, i64, i64, i64, ptr, i32, i32, i32]
     lib.hfb_int8_kernel.argtypes = [i32]
-    lib.hfb_binary_linear_int8.argtypes = [ptr, i64, i64, ptr, i64, ptr, i32, ptr, ptr, i32, i32]
+    lib.hfb_binary_linear_int8.argtypes = [ptr, i32, i64, i64, ptr, i64, ptr, i32, ptr, ptr, i32, i32]
     return lib
 
 
@@ -278,21 +279,23 @@ def native_binary_linear_int8_act(
     :func:`int8_kernel_runs`)."""
     lib, code, threads = _native_call(isa, num_threads)
     out_features = packed.shape[0]
-    x2d = _as(x.reshape(-1, in_features), torch.float32)
+    # bfloat16 goes in and comes out as it is (the library widens and rounds in cache); float16 goes through float32.
+    io_dtype = torch.bfloat16 if x.dtype == torch.bfloat16 else torch.float32
+    x2d = _as(x.reshape(-1, in_features), io_dtype)
     m = x2d.shape[0]
     packed, bias = _as(packed, torch.uint8), _as(bias, torch.float32)
     scale, scale_code = _as_scale(scale)
-    y = torch.empty(m, out_features, dtype=torch.float32)
+    y = torch.empty(m, out_features, dtype=io_dtype)
     _check_buffers(
-        x2d=(x2d, torch.float32, m * in_features),
+        x2d=(x2d, io_dtype, m * in_features),
         packed=(packed, torch.uint8, out_features * packed_width(in_features)),
         scale=(scale, None, out_features),
         bias=(bias, torch.float32, out_features),
-        y=(y, torch.float32, m * out_features),
+        y=(y, io_dtype, m * out_features),
     )
     _check(lib.hfb_binary_linear_int8(
-        x2d.data_ptr(), m, in_features, packed.data_ptr(), out_features, scale.data_ptr(), scale_code,
-        None if bias is None else bias.data_ptr(), y.data_ptr(), code, threads,
+        x2d.data_ptr(), _DTYPE_CODES[io_dtype], m, in_features, packed.data_ptr(), out_features, scale.data_ptr(),
+        scale_code, None if bias is None else bias.data_ptr(), y.data_ptr(), code, threads,
     ))  # fmt: skip
     if y.dtype != x.dtype:
         y = y.to(x.dtype)

@@ -3,6 +3,7 @@
 Each int8 kernel (plain C, AVX2 ``vpmaddubsw``, AVX512-VNNI ``vpdpbusd``) is forced through the instruction set that
 runs it and compared bit for bit with the numpy replica of the definition (tests/int8_activations_reference.py);
 a kernel this CPU cannot run is reported as skipped, with the reason. Packed bytes are random, pad bits included.
+Shapes with 1 and 2 activation rows run the direct products of the kernels that have them (hfb_int8_ops.direct).
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ def test_many_rows_long_inputs_and_the_dense_bound(kernel):
     assert_within_bound(y, *case)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # bfloat16 rows are widened and rounded natively
 @pytest.mark.parametrize("kernel", list(KERNEL_ISA))
-def test_rows_of_zeros_nan_inf_and_extreme_values(kernel):
+def test_rows_of_zeros_nan_inf_and_extreme_values(kernel, dtype):
     isa = isa_running(kernel)
-    x, packed, scale, bias, k = random_case(8, 40, 100, seed=4)
+    x, packed, scale, bias, k = random_case(8, 40, 100, dtype=dtype, seed=4)
     x[0] = 0.0
     x[1, 17] = float("nan")
     x[2, 99] = float("inf")  # in the scalar tail of the vectorised maximum
@@ -73,9 +75,11 @@ def test_rows_of_zeros_nan_inf_and_extreme_values(kernel):
 
 
 @pytest.mark.parametrize("kernel", list(KERNEL_ISA))
-@pytest.mark.parametrize(("m", "n", "k"), [(8, 520, 1030), (70, 17, 4100), (5, 20, 41000), (300, 64, 256)])
+@pytest.mark.parametrize(("m", "n", "k"), [(8, 520, 1030), (70, 17, 4100), (5, 20, 41000), (300, 64, 256),
+                                           (1, 520, 1030), (4, 17, 4100)])
 def test_threads_give_identical_results(kernel, m, n, k):
-    # Output blocks split between threads (520 rows), or activation rows where there are fewer blocks than threads.
+    # Output blocks split between threads (520 rows), or activation rows where there are fewer blocks than threads;
+    # 1 row, and 4 rows split in 2, run the direct products where the kernel has them (DIRECT_MAX_ROWS).
     isa = isa_running(kernel)
     case = random_case(m, n, k, seed=5)
     one = cpu.native_binary_linear_int8_act(*case, isa=isa, num_threads=1)
