@@ -1,12 +1,14 @@
-"""What a user would pick instead of hf-binarize, on the same float model and test splits: HQQ 1-bit and
-optimum-quanto int4/int8 weights, scored by the code that scores our models (``hf-binarize evaluate``).
+"""What a user would pick instead of hf-binarize, on the same float model and test splits: HQQ 1-bit,
+optimum-quanto int4/int8 and PyTorch's dynamic int8 (``quantize_dynamic``) weights, scored by the code that scores
+our models (``hf-binarize evaluate``).
 
     pip install "hf-binarize[peers]"     # hqq, optimum-quanto
     python bench/peers.py --model runs/float --dataset corpus --splits test test_unseen --out results
 
 Each peer quantizes every ``nn.Linear`` of the float ``ParakeetForRNNT`` as its documentation shows (no training;
-neither library handles ``nn.LSTM`` or ``nn.Conv1d``, which stay float; HQQ 1-bit also leaves float the linears
-whose weight is not a multiple of 512 values, which it cannot pack). Writes ``results/<peer>-<split>.json``
+``nn.LSTM`` and ``nn.Conv1d`` stay float: HQQ and quanto do not handle them, see ``torch_dynamic_int8`` for
+PyTorch; HQQ 1-bit also leaves float the linears whose weight is not a multiple of 512 values, which it cannot
+pack). Writes ``results/<peer>-<split>.json``
 in the schema of ``hf-binarize evaluate --json``, with these differences: ``size.weight_bytes`` counts every tensor
 of the quantized model's ``state_dict`` (packed weights and the peer's scales and zero points), ``folder_bytes``
 equals it (the peers' models are not saved with ``save_pretrained``), and ``command`` is this script's command.
@@ -53,12 +55,22 @@ def quanto(bits: int) -> Callable[[nn.Module], str]:
     return apply
 
 
-PEERS = {"hqq-1bit-g64": hqq_1bit, "quanto-int4": quanto(4), "quanto-int8": quanto(8)}
+def torch_dynamic_int8(model: nn.Module) -> str:
+    # What a CPU user picks today. Linears only: quantize_dynamic's LSTM keeps its weights in packed script
+    # objects whose bytes a state_dict does not show, so the LSTM stays float here as it does for the other peers.
+    torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    return "int8"
+
+
+PEERS = {"hqq-1bit-g64": hqq_1bit, "quanto-int4": quanto(4), "quanto-int8": quanto(8),
+         "torch-dynamic-int8": torch_dynamic_int8}
 
 
 def peer_size(model: nn.Module, floating: SizeReport, precision: str) -> SizeReport:
     """Every stored byte of the quantized model's state_dict, against the float model's logical parameters."""
-    tensors = {id(t): t for t in model.state_dict().values() if isinstance(t, torch.Tensor)}
+    # quantize_dynamic's linears hold their int8 weight and bias as a tuple.
+    values = [v for value in model.state_dict().values() for v in (value if isinstance(value, tuple) else (value,))]
+    tensors = {id(t): t for t in values if isinstance(t, torch.Tensor)}
     stored = sum(t.numel() * t.element_size() for t in tensors.values())
     row = ModuleSize(name="", group="model", precision=precision, params=floating.total_params, bytes=stored,
                      fp32_bytes=floating.fp32_bytes)
