@@ -56,7 +56,10 @@ static void quantize_part(void *ctx, int tid) {
     }
     for (int64_t m = p->M * tid / p->parts; m < p->M * (tid + 1) / p->parts; m++) {
         const float *x = (const float *)p->x + m * p->K;
-        if (row) p->ops->from_bf16((const uint16_t *)p->x + m * p->K, p->K, row), x = row;
+        if (row) {
+            p->ops->from_bf16((const uint16_t *)p->x + m * p->K, p->K, row);
+            x = row;
+        }
         p->kernel->quantize(x, p->K, p->KP, p->q + m * p->KP, p->xscale + m, p->qsum + m);
     }
     hfb_free(row);
