@@ -5,9 +5,8 @@ float model and the bundled QAT-trained 1-bit model on the bundled test audio, a
     python recipes/demo.py         # the same, in an environment that has hf-binarize
 
 Bundled: ``model_cards/float`` (the float baseline trained on the multi-source, two-engine augmented corpus; its
-card says how), ``model_cards/binary-int8`` (a QAT-trained 1-bit model, int8 joint head and embedding, made from the
-PREVIOUS float baseline, trained on espeak-ng Harvard sentences, before the current float model existed: see
-model_cards/README.md; the binarized models are to be redone from the new baseline) and ``demo/audio`` (40
+card says how), ``model_cards/binary-int8`` (a 1-bit model made from it by 2,400 steps of quantization-aware
+training, int8 joint head and embedding, 25.4x smaller weights; model_cards/README.md says how) and ``demo/audio`` (40
 utterances of the current corpus' ``test`` split, sentences never used in training, and 40 of ``test_unseen``, whose
 voices were not used either). The model cards report the models on the full splits.
 """
