@@ -69,13 +69,13 @@ static void quantize_part(void *ctx, int tid) {
 /* Output rows [n0, n1) of activation rows [m0, m1). A bfloat16 output block is computed in float32 into a buffer
  * (ystride HFB_ROWS) and rounded into y while it is in cache. */
 static int run_block(const problem *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    uint32_t *wbuf = hfb_alloc(p->KD * HFB_ROWS * 4);
+    int direct = p->kernel->direct && m1 - m0 <= DIRECT_MAX_ROWS;
+    uint32_t *wbuf = direct ? NULL : hfb_alloc(p->KD * HFB_ROWS * 4); /* the transposed signs */
     float *wscale = hfb_alloc(2 * HFB_ROWS * 4), *bias = wscale + HFB_ROWS;
     int64_t pass = PASS_BYTES / p->KP > 0 ? PASS_BYTES / p->KP : 1;
     int bf16 = p->io_dtype == HFB_BF16;
     float *block = bf16 ? hfb_alloc((pass < m1 - m0 ? pass : m1 - m0) * HFB_ROWS * 4) : NULL;
-    int ok = wbuf && wscale && (block || !bf16);
-    int direct = p->kernel->direct && m1 - m0 <= DIRECT_MAX_ROWS;
+    int ok = (wbuf || direct) && wscale && (block || !bf16);
     for (int64_t mp = m0; ok && mp < m1; mp += pass) {
         int64_t mt = m1 - mp < pass ? m1 - mp : pass;
         for (int64_t row0 = n0; row0 < n1; row0 += HFB_ROWS) {

@@ -60,26 +60,22 @@ ablation ablation-fixed-scales --distill-weight 1
 [ -d "$RUNS/int8" ] || hf-binarize quantize --model "$FLOAT" --output-dir "$RUNS/int8" \
     --int8 encoder encoder_projector decoder joint
 
-score() {  # score VARIANT FOLDER SPLIT: greedy decoding, one thread
-    [ -f "$RESULTS/$1-$3.json" ] || hf-binarize evaluate --model "$2" --dataset "$CORPUS" --split "$3" --threads 1 \
-        --variant "$1" --json "$RESULTS/$1-$3.json"
+folder() { [ "$1" = float ] && echo "$FLOAT" || echo "$RUNS/$1"; }
+score() {  # score VARIANT DATASET SPLIT NAME: greedy decoding, one thread, into $RESULTS/VARIANT-NAME.json
+    [ -f "$RESULTS/$1-$4.json" ] || hf-binarize evaluate --model "$(folder "$1")" --dataset "$2" --split "$3" \
+        --threads 1 --variant "$1" --json "$RESULTS/$1-$4.json"
 }
 for split in test test_unseen; do
-    score float "$FLOAT" "$split"
-    for variant in binary-int8 binary-mixed-16x sign-no-training int8; do
-        score "$variant" "$RUNS/$variant" "$split"
+    for variant in float binary-int8 binary-mixed-16x sign-no-training int8; do
+        score "$variant" "$CORPUS" "$split" "$split"
     done
 done
 # The independent set (festival reading Python docstrings) has one split, "test"; its results are filed as the
 # split "independent", so that the cards keep it apart from the corpus' test split.
-for variant in float binary-int8; do
-    folder=$([ "$variant" = float ] && echo "$FLOAT" || echo "$RUNS/$variant")
-    [ -f "$RESULTS/$variant-independent.json" ] || {
-        hf-binarize evaluate --model "$folder" --dataset "$INDEPENDENT" --split test --threads 1 --variant "$variant" \
-            --json "$RESULTS/$variant-independent.json"
-        python -c 'import json, os, sys; p = sys.argv[1]; r = json.load(open(p)); r["split"] = "independent"
+for variant in float binary-int8 binary-mixed-16x; do
+    score "$variant" "$INDEPENDENT" test independent
+    python -c 'import json, os, sys; p = sys.argv[1]; r = json.load(open(p)); r["split"] = "independent"
 json.dump(r, open(p + ".tmp", "w"), indent=2); os.replace(p + ".tmp", p)' "$RESULTS/$variant-independent.json"
-    }
 done
 # The peers a user would pick instead, on the same float model (pip install "hf-binarize[peers]").
 [ -f "$RESULTS/torch-dynamic-int8-test_unseen.json" ] || python bench/peers.py --model "$FLOAT" \
