@@ -63,7 +63,7 @@ ablation ablation-fixed-scales --distill-weight 1
 folder() { [ "$1" = float ] && echo "$FLOAT" || echo "$RUNS/$1"; }
 score() {  # score VARIANT DATASET SPLIT NAME: greedy decoding, one thread, into $RESULTS/VARIANT-NAME.json
     [ -f "$RESULTS/$1-$4.json" ] || hf-binarize evaluate --model "$(folder "$1")" --dataset "$2" --split "$3" \
-        --threads 1 --variant "$1" --json "$RESULTS/$1-$4.json"
+        --split-name "$4" --threads 1 --variant "$1" --json "$RESULTS/$1-$4.json"
 }
 for split in test test_unseen; do
     for variant in float binary-int8 binary-mixed-16x sign-no-training int8; do
@@ -74,8 +74,6 @@ done
 # split "independent", so that the cards keep it apart from the corpus' test split.
 for variant in float binary-int8 binary-mixed-16x; do
     score "$variant" "$INDEPENDENT" test independent
-    python -c 'import json, os, sys; p = sys.argv[1]; r = json.load(open(p)); r["split"] = "independent"
-json.dump(r, open(p + ".tmp", "w"), indent=2); os.replace(p + ".tmp", p)' "$RESULTS/$variant-independent.json"
 done
 # The peers a user would pick instead, on the same float model (pip install "hf-binarize[peers]").
 [ -f "$RESULTS/torch-dynamic-int8-test_unseen.json" ] || python bench/peers.py --model "$FLOAT" \

@@ -173,7 +173,9 @@ def _scored_on(result: dict) -> str:
     # Evaluations before the normaliser was selectable all used the basic one.
     normalizer = result.get("normalizer", "basic")
     how = f" ({_NORMALIZERS[normalizer]})" if normalizer in _NORMALIZERS else ""
-    text = (f"dataset `{result['dataset']}`{config}, split `{result['split']}`: {result['utterances']:,} utterances, "
+    read = result.get("dataset_split", result["split"])
+    filed = f" (named `{result['split']}` here)" if read != result["split"] else ""
+    text = (f"dataset `{result['dataset']}`{config}, split `{read}`{filed}: {result['utterances']:,} utterances, "
             f"{fmt(hours, 2)} hours of audio; transcripts normalised with `{normalizer}`{how}")
     unknown = result.get("unknown_labels") or {}
     if unknown.get("words"):

@@ -33,6 +33,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--normalizer", choices=list(SCORING_NORMALIZERS), default="basic",
                         help="how references and hypotheses are normalised before scoring (default %(default)s)")
     parser.add_argument("--variant", help="the model's name in the results (default: the model folder's name)")
+    parser.add_argument("--split-name", metavar="NAME",
+                        help="the split's name in the results (default: --split), for a dataset whose split would "
+                             "be confused with another's: an independent set's 'test' filed as 'independent'; the "
+                             "record keeps the split that was read as dataset_split")
     parser.add_argument("--samples", type=non_negative_int, default=3,
                         help="reference/hypothesis pairs to print (default %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> None:
                             text_column=args.text_column, limit=args.limit, batch_size=args.batch_size,
                             threads=args.threads, variant=args.variant, max_duration=args.max_duration,
                             progress=True, dataset_config=args.dataset_config, normalizer=args.normalizer,
-                            streaming=args.streaming)
+                            streaming=args.streaming, split_name=args.split_name)
     print(result)
     if args.samples > 0:
         print(result.transcripts.samples(args.samples))

@@ -37,8 +37,8 @@ MAX_DURATION = 30.0
 
 # The JSON record of one score (:meth:`Evaluation.to_dict`), as readers check it: every key is required, extra keys
 # are allowed (newer writers may add some). A type is the JSON type of the value; a dict, a nested object. Keys
-# added since (dataset_config, max_duration, skipped, normalizer, unknown_labels, synthetic_corpus, family) are
-# optional: records written before them still load.
+# added since (dataset_config, dataset_split, max_duration, skipped, normalizer, unknown_labels, synthetic_corpus,
+# family) are optional: records written before them still load.
 RECORD_SCHEMA: dict[str, Any] = {
     "variant": str, "model": str, "dataset": str, "split": str, "utterances": int,
     "wer": float, "cer": float, "word_errors": int, "words": int,
@@ -71,6 +71,8 @@ class Evaluation:
     synthetic_corpus: bool = False
     family: str | None = None
     """The model's Parakeet family (:mod:`hf_binarize.evaluation.families`), ``None`` for any other model."""
+    dataset_split: str | None = None
+    """The split of ``dataset`` that was read, where the results name it otherwise (``split``); ``None``: ``split``."""
 
     @property
     def rtf(self) -> float:
@@ -91,6 +93,7 @@ class Evaluation:
         return {
             "variant": self.variant, "model": self.model, "family": self.family, "dataset": self.dataset,
             "dataset_config": self.dataset_config, "split": self.split,
+            "dataset_split": self.dataset_split or self.split,
             "utterances": len(self.transcripts.references),
             "max_duration": self.max_duration, "skipped": dict(self.skipped),
             "synthetic_corpus": self.synthetic_corpus, "normalizer": self.transcripts.normalizer,
@@ -142,7 +145,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                    batch_size: int = 16, threads: int | None = None, variant: str | None = None,
                    max_duration: float | None = MAX_DURATION, progress: bool = False,
                    dataset_config: str | None = None, normalizer: str = "basic",
-                   streaming: bool = False) -> Evaluation:
+                   streaming: bool = False, split_name: str | None = None) -> Evaluation:
     """Scores the checkpoint ``model`` (a folder or a Hub id, with its processor) on ``split`` of ``dataset`` (what
     :func:`hf_binarize.data.loading.load_speech_dataset` reads; ``dataset_config`` names its config), cut to its
     first ``limit`` utterances.
@@ -158,6 +161,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
     ``whisper`` or ``none``, see :mod:`hf_binarize.data.text`); the reference words the model's vocabulary cannot
     write (``<unk>`` labels) are counted. ``streaming`` streams the split (see
     :func:`~hf_binarize.data.splits.load_split`): without a ``limit`` it is scored window by window as it arrives.
+    ``split_name`` names the split in the result (default ``split``, which the result keeps as ``dataset_split``).
     """
     threads = threads or torch.get_num_threads()
     variant = variant or os.path.basename(os.path.normpath(str(model)))
@@ -167,7 +171,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                *(["--limit", str(limit)] if limit is not None else []),
                "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
                "--max-duration", "none" if max_duration is None else str(max_duration), "--normalizer", normalizer,
-               *(["--streaming"] if streaming else [])]
+               *(["--streaming"] if streaming else []), *(["--split-name", split_name] if split_name else [])]
     scoring_normalizer(normalizer)
     processor = AutoProcessor.from_pretrained(model)
     network = auto_class(AutoConfig.from_pretrained(model)).from_pretrained(model)
@@ -175,14 +179,16 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                        text_column=text_column, limit=limit, batch_size=batch_size, threads=threads,
                        variant=variant, model_name=str(model), size=size_report(network, _model_folder(model)),
                        command="hf-binarize " + shlex.join(command), max_duration=max_duration, progress=progress,
-                       dataset_config=dataset_config, normalizer=normalizer, streaming=streaming)
+                       dataset_config=dataset_config, normalizer=normalizer, streaming=streaming,
+                       split_name=split_name)
 
 
 def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.PathLike, *, split: str,
                 audio_column: str, text_column: str, limit: int | None, batch_size: int, threads: int,
                 variant: str, model_name: str, size: SizeReport, command: str,
                 max_duration: float | None = MAX_DURATION, progress: bool = False,
-                dataset_config: str | None = None, normalizer: str = "basic", streaming: bool = False) -> Evaluation:
+                dataset_config: str | None = None, normalizer: str = "basic", streaming: bool = False,
+                split_name: str | None = None) -> Evaluation:
     """What :func:`evaluate_model` measures, for a model already in memory (a peer's quantized model, say, that
     has no folder ``from_pretrained`` could read): ``size`` and ``command`` are the caller's to state."""
     examples, preparer = prepare_examples(processor, dataset, split=split, audio_column=audio_column,
@@ -208,7 +214,8 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
         torch.set_num_threads(previous_threads)
     extractor = processor.feature_extractor
     audio_seconds = frames * extractor.hop_length / extractor.sampling_rate
-    return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split, transcripts=transcripts,
+    return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split_name or split,
+                      dataset_split=split if split_name and split_name != split else None, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
                       command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
                       dataset_config=dataset_config, unknown=preparer.unknown,

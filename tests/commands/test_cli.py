@@ -46,7 +46,7 @@ UTTERANCES = {"a.wav": (0.6, "the cat sat"), "b.wav": (0.8, "a dog ran home"), "
 SCHEMA = {
     # dataset_config: None here, where the dataset has a single config and none is named.
     "variant": str, "model": str, "family": str, "dataset": str, "dataset_config": type(None), "split": str,
-    "utterances": int,
+    "dataset_split": str, "utterances": int,
     "max_duration": float,
     "skipped": dict, "synthetic_corpus": bool, "normalizer": str,
     "unknown_labels": {"tokens": int, "words": int, "total_words": int, "examples": list}, "wer": float, "cer": float, "word_errors": int, "words": int,
@@ -296,7 +296,7 @@ def test_evaluate_writes_the_json_record(packed_dir, dataset, tmp_path, capsys):
     assert result["wer"] == words.rate and result["word_errors"] == words.errors
     assert result["words"] == sum(len(text.split()) for _, text in UTTERANCES.values())
     assert result["cer"] == cer(transcripts.references, transcripts.hypotheses).rate
-    assert result["utterances"] == len(UTTERANCES) and result["split"] == "test"
+    assert result["utterances"] == len(UTTERANCES) and result["split"] == result["dataset_split"] == "test"
     assert result["variant"] == "binary" and result["model"] == str(packed_dir)
 
     report = size_report(model)
@@ -320,6 +320,22 @@ def test_evaluate_writes_the_json_record(packed_dir, dataset, tmp_path, capsys):
     args = build_parser().parse_args(argv[1:])
     assert (args.model, args.dataset, args.split, args.threads, args.batch_size) == (
         str(packed_dir), str(dataset), "test", 1, 2)
+
+
+def test_evaluate_split_name_files_the_split_under_another_name(packed_dir, dataset, tmp_path):
+    # An independent set's only split is "test", like the corpus': filed as "independent" so the cards keep them
+    # apart, the record and its card still say which split was read.
+    records = {name: tmp_path / f"{name}.json" for name in ("test", "independent")}
+    for name, record in records.items():
+        assert main(["evaluate", "--model", str(packed_dir), "--dataset", str(dataset), "--threads", "1",
+                     "--samples", "0", "--json", str(record), *(["--split-name", name] if name != "test" else [])]) == 0
+    plain, named = (json.loads(records[name].read_text()) for name in ("test", "independent"))
+    assert (named["split"], named["dataset_split"]) == ("independent", "test")
+    assert named["wer"] == plain["wer"] and named["utterances"] == plain["utterances"] == len(UTTERANCES)
+    args = build_parser().parse_args(shlex.split(named["command"])[1:])
+    assert (args.split, args.split_name) == ("test", "independent")
+    text = str(cards.model_card([named], "binary", "binary"))
+    assert f"split `test` (named `independent` here): {len(UTTERANCES)} utterances" in text
 
 
 def test_evaluate_streaming_scores_what_the_whole_split_scores(packed_dir, dataset, tmp_path):
