@@ -10,7 +10,7 @@
 #define HFB_ABI_VERSION 4
 
 /* Activation rows whose tables are built together and share one transpose of the weights. */
-#define M_TILE 4
+#define M_TILE HFB_LUT_MAX_M
 /* Table bytes a chunk of K keeps hot (all rows of a tile): tables of 8192 inputs for one row, half an L2.
  * Larger chunks beat L1-sized ones (16 KiB) by 10% at 4096 x 4096: the packed rows stream contiguously, and
  * each table is loaded once per 32 rows, which an L2 keeps up with. */
@@ -114,11 +114,11 @@ static void prefetcher_issue(prefetcher *pf, int64_t count) {
 }
 
 /* ops->lut_rows over bytes [lo, hi) of the chunk, in pieces with some of the next block's lines loaded between. */
-static void lut_prefetching(const hfb_isa_ops *ops, const uint32_t *wbuf, const float *tables, int64_t lo, int64_t hi,
-                            float *acc, prefetcher *pf) {
+static void lut_prefetching(const hfb_isa_ops *ops, const uint32_t *wbuf, const float *T, int64_t tstride, float *acc,
+                            int64_t astride, int64_t m, int64_t lo, int64_t hi, prefetcher *pf) {
     for (int64_t b = lo; b < hi; b += PREFETCH_PIECE_BYTES) {
         prefetcher_issue(pf, pf->per_piece);
-        ops->lut_rows(wbuf, tables, b, b + PREFETCH_PIECE_BYTES < hi ? b + PREFETCH_PIECE_BYTES : hi, acc);
+        ops->lut_rows(wbuf, T, tstride, acc, astride, m, b, b + PREFETCH_PIECE_BYTES < hi ? b + PREFETCH_PIECE_BYTES : hi);
     }
 }
 
@@ -182,30 +182,32 @@ static int run_block(const problem *p, int64_t m0, int64_t m1, int64_t n0, int64
                     ops->load_groups(p->scale, p->scale_dtype, p->G, row0, nrows, g0, g1, sbuf);
                     if (p->offset) ops->load_groups(p->offset, p->offset_dtype, p->G, row0, nrows, g0, g1, obuf);
                 }
-                for (int64_t i = 0; i < mt; i++) {
-                    float *y = yacc + i * rows_pad + rg * HFB_ROWS;
-                    float *acc = gacc + i * sums * rows_pad + rg * HFB_ROWS, *clear = acc + rows_pad;
-                    const float *tables = T + i * sums * table_stride;
-                    for (int64_t b = b0; b < b1;) {
-                        int64_t g = group_of_byte(p, b), end = group_end_byte(p, g), stop = end < b1 ? end : b1;
-                        if (i == 0)
-                            lut_prefetching(ops, wbuf, tables, b - b0, stop - b0, acc, &pf);
-                        else
-                            ops->lut_rows(wbuf, tables, b - b0, stop - b0, acc);
-                        if (sums == 2) ops->lut_rows(wbuf, tables + table_stride, b - b0, stop - b0, clear);
-                        if (stop == end) {
-                            const float *s = sg + (g - g0) * HFB_ROWS, *o = og + (g - g0) * HFB_ROWS;
+                /* Row i's sums of kind k (signed, or set then clear) in acc[(i * sums + k) * rows_pad], its tables at
+                 * T + (i * sums + k) * table_stride: one call per kind covers the tile's rows. */
+                float *acc = gacc + rg * HFB_ROWS;
+                for (int64_t b = b0; b < b1;) {
+                    int64_t g = group_of_byte(p, b), end = group_end_byte(p, g), stop = end < b1 ? end : b1;
+                    lut_prefetching(ops, wbuf, T, sums * table_stride, acc, sums * rows_pad, mt, b - b0, stop - b0,
+                                    &pf);
+                    if (sums == 2)
+                        ops->lut_rows(wbuf, T + table_stride, 2 * table_stride, acc + rows_pad, 2 * rows_pad, mt,
+                                      b - b0, stop - b0);
+                    if (stop == end) {
+                        const float *s = sg + (g - g0) * HFB_ROWS, *o = og + (g - g0) * HFB_ROWS;
+                        for (int64_t i = 0; i < mt; i++) {
+                            float *y = yacc + i * rows_pad + rg * HFB_ROWS;
+                            float *set = acc + i * sums * rows_pad, *clear = set + rows_pad;
                             if (sums == 1) {
-                                for (int r = 0; r < HFB_ROWS; r++) y[r] += acc[r] * s[r], acc[r] = 0.0f;
+                                for (int r = 0; r < HFB_ROWS; r++) y[r] += set[r] * s[r], set[r] = 0.0f;
                             } else {
                                 for (int r = 0; r < HFB_ROWS; r++) {
-                                    y[r] += acc[r] * (o[r] + s[r]) + clear[r] * (o[r] - s[r]);
-                                    acc[r] = clear[r] = 0.0f;
+                                    y[r] += set[r] * (o[r] + s[r]) + clear[r] * (o[r] - s[r]);
+                                    set[r] = clear[r] = 0.0f;
                                 }
                             }
                         }
-                        b = stop;
                     }
+                    b = stop;
                 }
                 prefetcher_issue(&pf, INT64_MAX);
             }

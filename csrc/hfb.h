@@ -39,6 +39,8 @@ enum { HFB_SIGNED = 0, HFB_SET = 1, HFB_CLEAR = 2 };
 
 /* Output rows handled together: a block of packed rows is transposed into [dword column][HFB_ROWS]. */
 #define HFB_ROWS 32
+/* Activation rows one lookup call serves (the rows of a tile, binary_linear.c's M_TILE). */
+#define HFB_LUT_MAX_M 4
 /* Floats of lookup table per packed byte (8 inputs): 4 tables of 8 (AVX2) or 2 of 16 (AVX-512, portable). */
 #define HFB_TABLE_PER_BYTE 32
 
@@ -46,8 +48,11 @@ typedef struct {
     /* Tables of kind HFB_SIGNED / SET / CLEAR for the inputs [k0, k0 + 8 * nbytes) of one activation row x
      * (length K; inputs past K count as 0), HFB_TABLE_PER_BYTE floats per byte. */
     void (*build_tables)(const float *x, int64_t K, int64_t k0, int64_t nbytes, int kind, float *T);
-    /* acc[r] += the entries of T that the bytes [b0, b1) (of the transposed chunk) of row r index, r < 32. */
-    void (*lut_rows)(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc);
+    /* For each activation row i < m (at most HFB_LUT_MAX_M): acc[i * astride + r] += the entries of its tables
+     * T + i * tstride that the bytes [b0, b1) (of the transposed chunk) of output row r index, r < 32. Each row's
+     * sums are added in the same order whatever m is, so results do not depend on how rows are grouped. */
+    void (*lut_rows)(const uint32_t *wbuf, const float *T, int64_t tstride, float *acc, int64_t astride, int64_t m,
+                     int64_t b0, int64_t b1);
     /* wbuf[(c - c0) * HFB_ROWS + r] = dword column c of row r of rows (row stride KB bytes); rows past nrows
      * and bytes past KB read as 0. */
     void (*transpose)(const uint8_t *rows, int64_t KB, int64_t nrows, int64_t c0, int64_t c1, uint32_t *wbuf);

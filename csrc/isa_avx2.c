@@ -72,7 +72,7 @@ TARGET static void lut_bytes(const uint32_t *wbuf, const float *T, int64_t b0, i
     _mm256_storeu_ps(acc + 16, a2); _mm256_storeu_ps(acc + 24, a3);
 }
 
-TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
+TARGET static void lut_row(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
     int64_t head = (b0 + 3) & ~(int64_t)3, tail = b1 & ~(int64_t)3;
     if (head >= tail) {
         lut_bytes(wbuf, T, b0, b1, acc);
@@ -81,6 +81,11 @@ TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, in
     if (b0 < head) lut_bytes(wbuf, T, b0, head, acc);
     lut_dwords(wbuf, T, head / 4, tail / 4, acc);
     if (tail < b1) lut_bytes(wbuf, T, tail, b1, acc);
+}
+
+TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t tstride, float *acc, int64_t astride,
+                            int64_t m, int64_t b0, int64_t b1) {
+    for (int64_t i = 0; i < m; i++) lut_row(wbuf, T + i * tstride, b0, b1, acc + i * astride);
 }
 
 TARGET static inline void transpose8(__m256i r[8]) {

@@ -43,15 +43,31 @@ TARGET static void build_tables(const float *x, int64_t K, int64_t k0, int64_t n
         ORDER();                                                                                 \
     } while (0)
 
-TARGET static void lut_dwords(const uint32_t *wbuf, const float *T, int64_t c0, int64_t c1, float *acc) {
-    __m512 a0 = _mm512_loadu_ps(acc), a1 = _mm512_loadu_ps(acc + 16);
+/* Dword columns [c0, c1) for m activation rows: each nibble's bits, shifted once, index every row's table (one row
+ * at a time shifted them again for each row: 4096 x 4096, M = 64, one Zen 5 core, 5.5 -> 4.9 ms). The empty asm
+ * keeps GCC from hoisting the next nibbles' lookups above the additions (1.3x slower without it). */
+TARGET static inline __attribute__((always_inline)) void lut_dwords(const uint32_t *wbuf, const float *T,
+                                                                    int64_t tstride, float *acc, int64_t astride,
+                                                                    const int m, int64_t c0, int64_t c1) {
+    __m512 a[HFB_LUT_MAX_M][2];
+    for (int i = 0; i < m; i++) a[i][0] = _mm512_loadu_ps(acc + i * astride), a[i][1] = _mm512_loadu_ps(acc + i * astride + 16);
     for (int64_t c = c0; c < c1; c++) {
         __m512i v0 = _mm512_loadu_si512(wbuf + c * HFB_ROWS), v1 = _mm512_loadu_si512(wbuf + c * HFB_ROWS + 16);
         const float *t = T + 4 * c * HFB_TABLE_PER_BYTE;
-        NIBBLE_PAIR(0); NIBBLE_PAIR(2); NIBBLE_PAIR(4); NIBBLE_PAIR(6);
+#pragma GCC unroll 4
+        for (int f = 0; f < 8; f += 2) {
+            __m512i s00 = _mm512_srli_epi32(v0, 4 * f), s01 = _mm512_srli_epi32(v0, 4 * f + 4);
+            __m512i s10 = _mm512_srli_epi32(v1, 4 * f), s11 = _mm512_srli_epi32(v1, 4 * f + 4);
+            for (int i = 0; i < m; i++) {
+                __m512 t0 = _mm512_loadu_ps(t + i * tstride + 16 * f), t1 = _mm512_loadu_ps(t + i * tstride + 16 * f + 16);
+                a[i][0] = _mm512_add_ps(a[i][0], _mm512_add_ps(_mm512_permutexvar_ps(s00, t0), _mm512_permutexvar_ps(s01, t1)));
+                a[i][1] = _mm512_add_ps(a[i][1], _mm512_add_ps(_mm512_permutexvar_ps(s10, t0), _mm512_permutexvar_ps(s11, t1)));
+            }
+            for (int i = 0; i < m; i++) __asm__("" : "+v"(a[i][0]), "+v"(a[i][1]));
+            __asm__("" : "+v"(v0), "+v"(v1));
+        }
     }
-    _mm512_storeu_ps(acc, a0);
-    _mm512_storeu_ps(acc + 16, a1);
+    for (int i = 0; i < m; i++) _mm512_storeu_ps(acc + i * astride, a[i][0]), _mm512_storeu_ps(acc + i * astride + 16, a[i][1]);
 }
 
 TARGET static void lut_bytes(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
@@ -67,15 +83,21 @@ TARGET static void lut_bytes(const uint32_t *wbuf, const float *T, int64_t b0, i
     _mm512_storeu_ps(acc + 16, a1);
 }
 
-TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
+TARGET static void lut_rows(const uint32_t *wbuf, const float *T, int64_t tstride, float *acc, int64_t astride,
+                            int64_t m, int64_t b0, int64_t b1) {
     int64_t head = (b0 + 3) & ~(int64_t)3, tail = b1 & ~(int64_t)3;
-    if (head >= tail) {
-        lut_bytes(wbuf, T, b0, b1, acc);
-        return;
+    if (head >= tail) head = tail = b1;
+    for (int64_t i = 0; i < m; i++)
+        if (b0 < head) lut_bytes(wbuf, T + i * tstride, b0, head, acc + i * astride);
+    switch (head < tail ? m : 0) { /* a constant row count keeps the sums in registers */
+    case 4: lut_dwords(wbuf, T, tstride, acc, astride, 4, head / 4, tail / 4); break;
+    case 3: lut_dwords(wbuf, T, tstride, acc, astride, 3, head / 4, tail / 4); break;
+    case 2: lut_dwords(wbuf, T, tstride, acc, astride, 2, head / 4, tail / 4); break;
+    case 1: lut_dwords(wbuf, T, tstride, acc, astride, 1, head / 4, tail / 4); break;
+    default: break;
     }
-    if (b0 < head) lut_bytes(wbuf, T, b0, head, acc);
-    lut_dwords(wbuf, T, head / 4, tail / 4, acc);
-    if (tail < b1) lut_bytes(wbuf, T, tail, b1, acc);
+    for (int64_t i = 0; i < m; i++)
+        if (tail < b1) lut_bytes(wbuf, T + i * tstride, tail, b1, acc + i * astride);
 }
 
 /* Int8 activations (hfb.h) with AVX512-VNNI. Lanes are output rows, as in wbuf: vpermd looks nibble f of each row's

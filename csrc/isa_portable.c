@@ -16,7 +16,7 @@ static void build_tables(const float *x, int64_t K, int64_t k0, int64_t nbytes, 
     }
 }
 
-static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
+static void lut_row(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b1, float *acc) {
     /* Rows innermost: 32 independent sums keep the core busy where one row's chain of additions would not. */
     for (int64_t b = b0; b < b1; b++) {
         const uint32_t *w = wbuf + (b >> 2) * HFB_ROWS;
@@ -27,6 +27,11 @@ static void lut_rows(const uint32_t *wbuf, const float *T, int64_t b0, int64_t b
             acc[r] += t[byte & 15] + t[16 + (byte >> 4)];
         }
     }
+}
+
+static void lut_rows(const uint32_t *wbuf, const float *T, int64_t tstride, float *acc, int64_t astride, int64_t m,
+                     int64_t b0, int64_t b1) {
+    for (int64_t i = 0; i < m; i++) lut_row(wbuf, T + i * tstride, b0, b1, acc + i * astride);
 }
 
 void hfb_transpose_part(const uint8_t *rows, int64_t KB, int64_t nrows, int64_t r0, int64_t r1, int64_t c0,
