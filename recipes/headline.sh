@@ -28,15 +28,21 @@ QAT_STEPS=${QAT_STEPS:-2400}
     --ctc-weight 0.3 --distill-weight 1 --max-steps "$QAT_STEPS" --eval-steps 600 --eval-limit 100 \
     --save-steps 300 --sample-steps 0 $([ -d "$RUNS/binary-int8-checkpoints" ] && echo --resume || true)
 
-# A 16x point chosen by the sensitivity analysis (on validation; its suggestion is the --int8 list below),
-# the same QAT for 600 steps.
+# A 16x point chosen by the sensitivity analysis (on validation): the groups its suggestion keeps in int8 (or
+# float), the same QAT for 600 steps.
 [ -f "$RUNS/sensitivity-16x.json" ] || hf-binarize sensitivity --model "$FLOAT" --dataset "$CORPUS" \
     --split validation --limit 150 --threads 1 --target-ratio 16 --json "$RUNS/sensitivity-16x.json"
+suggested() {  # suggested METHOD: the groups the 16x suggestion sets to METHOD
+    python -c 'import json, sys
+overrides = json.load(open(sys.argv[1]))["suggestion"]["config"]["module_overrides"]
+print(" ".join(group for group, method in overrides.items() if method == sys.argv[2]))' "$RUNS/sensitivity-16x.json" "$1"
+}
+MIX_INT8=$(suggested int8)
+MIX_FLOAT=$(suggested float)
 [ -d "$RUNS/binary-mixed-16x" ] || python recipes/qat.py --model "$FLOAT" --data "$CORPUS30K" \
-    --output-dir "$RUNS/binary-mixed-16x" --int8 encoder.layers.1.conv encoder.layers.2.conv encoder.layers.3.conv \
-    encoder.layers.4.conv encoder.layers.5.conv encoder_projector decoder.decoder_projector joint.head \
-    decoder.embedding --learnable-scales --warmup-steps 100 --ctc-weight 0.3 --distill-weight 1 --max-steps 600 \
-    --eval-steps 300 --eval-limit 100 --save-steps 300 --sample-steps 0
+    --output-dir "$RUNS/binary-mixed-16x" --int8 $MIX_INT8 ${MIX_FLOAT:+--float $MIX_FLOAT} --learnable-scales \
+    --warmup-steps 100 --ctc-weight 0.3 --distill-weight 1 --max-steps 600 --eval-steps 300 --eval-limit 100 \
+    --save-steps 300 --sample-steps 0
 
 # Ablation: 600-step runs, the full recipe and each without one ingredient, scored into $RESULTS/ablation.
 ablation() {  # ablation NAME OPTIONS...
