@@ -21,12 +21,14 @@ QAT_STEPS=${QAT_STEPS:-2400}
 [ -d "$CORPUS30K" ] || hf-binarize make-dataset --out "$CORPUS30K" --utterances 30000 --seed 0
 [ -d "$INDEPENDENT" ] || python scripts/make_independent_eval.py --out "$INDEPENDENT" --corpus "$CORPUS" --count 150
 
+resuming() { [ -d "$1-checkpoints" ] && echo --resume || true; }  # resuming OUTPUT_DIR: --resume where it has checkpoints
+
 # QAT from the float baseline: learned scales, 100-step binarization warm-up, int8 joint head and embedding,
 # auxiliary CTC 0.3, distillation from the float model, batch 16.
 [ -d "$RUNS/binary-int8" ] || python recipes/qat.py --model "$FLOAT" --data "$CORPUS30K" \
     --output-dir "$RUNS/binary-int8" --int8 joint decoder.embedding --learnable-scales --warmup-steps 100 \
     --ctc-weight 0.3 --distill-weight 1 --max-steps "$QAT_STEPS" --eval-steps 600 --eval-limit 100 \
-    --save-steps 300 --sample-steps 0 $([ -d "$RUNS/binary-int8-checkpoints" ] && echo --resume || true)
+    --save-steps 300 --sample-steps 0 $(resuming "$RUNS/binary-int8")
 
 # A 16x point chosen by the sensitivity analysis (on validation): the groups its suggestion keeps in int8 (or
 # float), the same QAT for 600 steps.
@@ -42,14 +44,14 @@ MIX_FLOAT=$(suggested float)
 [ -d "$RUNS/binary-mixed-16x" ] || python recipes/qat.py --model "$FLOAT" --data "$CORPUS30K" \
     --output-dir "$RUNS/binary-mixed-16x" --int8 $MIX_INT8 ${MIX_FLOAT:+--float $MIX_FLOAT} --learnable-scales \
     --warmup-steps 100 --ctc-weight 0.3 --distill-weight 1 --max-steps 600 --eval-steps 300 --eval-limit 100 \
-    --save-steps 300 --sample-steps 0
+    --save-steps 300 --sample-steps 0 $(resuming "$RUNS/binary-mixed-16x")
 
 # Ablation: 600-step runs, the full recipe and each without one ingredient, scored into $RESULTS/ablation.
 ablation() {  # ablation NAME OPTIONS...
     local name=$1; shift
     [ -d "$RUNS/$name" ] || python recipes/qat.py --model "$FLOAT" --data "$CORPUS30K" --output-dir "$RUNS/$name" \
         --int8 joint decoder.embedding --warmup-steps 100 --ctc-weight 0.3 --max-steps 600 --eval-steps 300 \
-        --eval-limit 100 --save-steps 300 --sample-steps 0 "$@"
+        --eval-limit 100 --save-steps 300 --sample-steps 0 $(resuming "$RUNS/$name") "$@"
     for split in test test_unseen; do
         [ -f "$RESULTS/ablation/$name-$split.json" ] || hf-binarize evaluate --model "$RUNS/$name" \
             --dataset "$CORPUS" --split "$split" --threads 1 --variant "$name" --json "$RESULTS/ablation/$name-$split.json"
