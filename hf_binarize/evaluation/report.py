@@ -171,7 +171,7 @@ def evaluate_model(model: str | os.PathLike, dataset: str | os.PathLike, *, spli
                *(["--limit", str(limit)] if limit is not None else []),
                "--batch-size", str(batch_size), "--threads", str(threads), "--variant", variant,
                "--max-duration", "none" if max_duration is None else str(max_duration), "--normalizer", normalizer,
-               *(["--streaming"] if streaming else []), *(["--split-name", split_name] if split_name else [])]
+               *(["--streaming"] if streaming else []), *(["--split-name", split_name] if split_name not in (None, split) else [])]
     scoring_normalizer(normalizer)
     processor = AutoProcessor.from_pretrained(model)
     network = auto_class(AutoConfig.from_pretrained(model)).from_pretrained(model)
@@ -215,7 +215,7 @@ def score_model(network: torch.nn.Module, processor: Any, dataset: str | os.Path
     extractor = processor.feature_extractor
     audio_seconds = frames * extractor.hop_length / extractor.sampling_rate
     return Evaluation(variant=variant, model=model_name, dataset=str(dataset), split=split_name or split,
-                      dataset_split=split if split_name and split_name != split else None, transcripts=transcripts,
+                      dataset_split=split, transcripts=transcripts,
                       size=size, audio_seconds=audio_seconds, decode_seconds=decode_seconds, threads=threads,
                       command=command, max_duration=max_duration, skipped=dict(preparer.skipped),
                       dataset_config=dataset_config, unknown=preparer.unknown,
