@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
     parser.add_argument("--group-size", type=int, default=None, help="inputs per scale (default: one per channel)")
     parser.add_argument("--centred", action="store_true", help="binarize around the group mean (adds offsets)")
+    parser.add_argument("--rows", type=int, nargs="+", default=ROWS, help="batch rows M (default %(default)s)")
     args = parser.parse_args(argv)
 
     import torch
@@ -77,10 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     generator = torch.Generator(device="cuda").manual_seed(0)
     for out_features, in_features in SHAPES:
         weight = torch.randn(out_features, in_features, device="cuda", generator=generator)
-        binarized = binarize(weight, args.group_size, args.centred)
+        # A centred group of one input (K = 8193) has a scale of about 1e-8, the rounding of its stored offset,
+        # which float16 cannot hold.
+        binarized = binarize(weight, args.group_size, args.centred, torch.float32 if args.centred else torch.float16)
         group_size = args.group_size or in_features
         dense = dequantize(binarized.packed, binarized.scale, binarized.offset, in_features, group_size, dtype)
-        for rows in ROWS:
+        for rows in args.rows:
             x = torch.randn(rows, in_features, device="cuda", generator=generator).to(dtype)
             cells = [out_features, in_features, rows, *time_case(x, binarized, dense, in_features, group_size)]
             print("".join(f"{cell:>13}" for cell in cells))

@@ -1,4 +1,5 @@
-"""The Triton kernels of ``binary_linear``, run on CPU tensors by the Triton interpreter.
+"""The Triton kernels of ``binary_linear``: on a CUDA GPU where there is one, else on CPU tensors in the Triton
+interpreter.
 
 Triton fixes interpreter mode for its own library functions when it is first imported, so ``TRITON_INTERPRET=1``
 must be set before that. Where something imported triton earlier (the shared conftest does, through
@@ -27,8 +28,12 @@ from hf_binarize.backends import _on_cuda, use_backend  # noqa: E402
 from hf_binarize.backends.triton import triton_binary_linear  # noqa: E402
 from hf_binarize.formats.binary import binarize  # noqa: E402
 
+# Without the interpreter the kernels compile for the GPU; CPU-only machines run them in the interpreter instead.
+ON_GPU = not IN_PROCESS and torch.cuda.is_available()
+DEVICE = "cuda" if ON_GPU else "cpu"
 interpreted = pytest.mark.skipif(
-    not IN_PROCESS, reason="triton was imported before TRITON_INTERPRET=1; test_interpreted_in_child_process runs it"
+    not (IN_PROCESS or ON_GPU),
+    reason="no CUDA GPU, and triton was imported before TRITON_INTERPRET=1; test_interpreted_in_child_process runs it",
 )
 
 # Machine epsilon of each activation dtype: bounds the rounding of the output and of W_hat.
@@ -59,8 +64,12 @@ def make_case(m, n, k, group_size, centred, bias, dtype, seed=0, scale_dtype=tor
     return x, binarized.packed, binarized.scale, binarized.offset, b, k, k if group_size is None else group_size
 
 
+def on_device(*tensors):
+    return [None if t is None or not isinstance(t, torch.Tensor) else t.to(DEVICE) for t in tensors]
+
+
 def check(x, packed, scale, offset, bias, in_features, group_size, **launch):
-    y = triton_binary_linear(x, packed, scale, offset, bias, in_features, group_size, **launch)
+    y = triton_binary_linear(*on_device(x, packed, scale, offset, bias), in_features, group_size, **launch).cpu()
     weight = brute_force_weight(packed, scale, offset, in_features, group_size)
     expected = x.double() @ weight.T
     if bias is not None:
@@ -73,7 +82,9 @@ def check(x, packed, scale, offset, bias, in_features, group_size, **launch):
 
 @pytest.fixture
 def bf16_dot(monkeypatch):
-    """Make the interpreter's ``tl.dot`` multiply bfloat16 values rather than their bit patterns."""
+    """Make the interpreter's ``tl.dot`` multiply bfloat16 values rather than their bit patterns (a GPU does)."""
+    if not IN_PROCESS:
+        return
     from triton.runtime import interpreter
 
     if not all(hasattr(interpreter, name) for name in ("InterpreterBuilder", "TensorHandle", "_convert_float")):
@@ -153,27 +164,28 @@ def test_strided_input(kernel):
 @interpreted
 def test_empty_batch():
     x, packed, scale, offset, bias, k, group_size = make_case(0, 17, 9, None, False, True, torch.float16)
-    assert triton_binary_linear(x, packed, scale, offset, bias, k, group_size).shape == (0, 17)
+    assert triton_binary_linear(*on_device(x, packed, scale, offset, bias), k, group_size).shape == (0, 17)
 
 
 @interpreted
 def test_unknown_kernel():
     with pytest.raises(ValueError, match="kernel must be one of"):
-        triton_binary_linear(*make_case(1, 1, 8, None, False, False, torch.float32), kernel="wmma")
+        triton_binary_linear(*on_device(*make_case(1, 1, 8, None, False, False, torch.float32)), kernel="wmma")
 
 
 @interpreted
 def test_cuda_implementation_follows_backend():
     """The function registered for CUDA runs the kernels, or the reference under backend "torch"; it takes any
-    leading shape. Called directly here, on CPU tensors."""
+    leading shape. Through the op on a GPU; called directly on CPU tensors in the interpreter."""
     x, packed, scale, offset, bias, k, group_size = make_case(6, 17, 40, 8, True, True, torch.float32)
     x = x.reshape(2, 3, k)
     expected = x.double() @ brute_force_weight(packed, scale, offset, k, group_size).T + bias.double()
+    implementation = torch.ops.hf_binarize.binary_linear if ON_GPU else _on_cuda
     for backend in ("auto", "torch"):
         with use_backend(backend):
-            y = _on_cuda(x, packed, scale, offset, bias, k, group_size)
-        assert y.shape == (2, 3, 17)
-        torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
+            y = implementation(*on_device(x, packed, scale, offset, bias), k, group_size)
+        assert y.shape == (2, 3, 17) and y.device.type == DEVICE
+        torch.testing.assert_close(y.double().cpu(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_registered_for_cuda():
