@@ -17,6 +17,8 @@ import json
 import re
 from pathlib import Path
 
+from hf_binarize.atomic import write_atomically
+
 # Log records start with the time; a progress bar may precede one on the same line.
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d) [\w.]+: ")
 _EVAL = re.compile(r"(\d\d):(\d\d):(\d\d) [\w.]+: step (\d+), (\w+): WER ([\d.]+)% .*CER ([\d.]+)% on (\d+) utterances")
@@ -47,6 +49,8 @@ def read_points(logs: list[Path]) -> list[dict]:
 
 
 def plot(points: list[dict], out: Path, title: str) -> None:
+    import io
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -67,7 +71,9 @@ def plot(points: list[dict], out: Path, title: str) -> None:
     hours.set_xlabel("wall-clock hours on 2 CPU cores")
     axes.set_title(title, fontsize=9, pad=30)
     figure.tight_layout()
-    figure.savefig(out)
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
+    write_atomically(out, image.getvalue())
 
 
 def _interpolate(values, xs, ys):
@@ -86,7 +92,7 @@ def main() -> None:
     if len(points) < 2:
         parser.exit(1, f"found {len(points)} evaluation lines in {[str(log) for log in args.logs]}: need 2\n")
     plot(points, args.out, args.title)
-    args.out.with_suffix(".json").write_text(json.dumps(points, indent=1) + "\n", encoding="utf-8")
+    write_atomically(args.out.with_suffix(".json"), (json.dumps(points, indent=1) + "\n").encode())
     print(f"{args.out}: {len(points)} points, last step {points[-1]['step']}: WER {points[-1]['wer']}%")
 
 
