@@ -131,12 +131,17 @@ def test_a_killed_ddp_run_resumes_where_it_stopped(corpus, tmp_path):
                str(RECIPES / "train_float.py"), "--data", str(corpus), "--output-dir", str(out), *MICRO_MODEL,
                *SCHEDULE, "--batch-size", "2"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(command, check=True, capture_output=True, timeout=600, env=environment)
+
+    def launch(arguments):
+        result = subprocess.run(arguments, capture_output=True, text=True, timeout=600, env=environment)
+        assert result.returncode == 0, result.stderr[-4000:]
+
+    launch(command)
     checkpoints = tmp_path / "ddp-checkpoints"
     final = checkpoints / f"checkpoint-{STEPS}"
     whole = json.loads((final / "trainer_state.json").read_text())
     shutil.rmtree(final)
-    subprocess.run([*command, "--resume"], check=True, capture_output=True, timeout=600, env=environment)
+    launch([*command, "--resume"])
     resumed = json.loads((final / "trainer_state.json").read_text())
 
     def losses(state):
