@@ -5,8 +5,10 @@ the signs in registers, so the dense weight never exists in memory; products are
 output has the input's dtype.
 
 ``_gemv`` (``M <= _GEMV_MAX_M`` rows)
-    Each program owns a few output channels and walks K with plain multiply-adds. Small ``BLOCK_N`` gives enough
-    programs to fill the GPU when only one or two activation rows exist, which a tensor-core tile cannot.
+    Each program owns a few output channels and walks K in wide blocks with plain multiply-adds, each packed byte
+    loaded once and expanded into eight signs in registers; a block inside one scale group takes its scale once, on
+    the block's sum. Small ``BLOCK_N`` gives enough programs to fill the GPU when only one or two activation rows
+    exist, which a tensor-core tile cannot.
 ``_gemm`` (more rows)
     Tensor-core tiles. When every K block lies inside one scale group (one group per channel, or ``group_size`` a
     multiple of ``BLOCK_K``) the +1/-1 signs go through ``tl.dot`` as they are and the scale multiplies the group's
@@ -28,10 +30,14 @@ import torch
 from ..formats.binary import num_groups
 
 # Above this many rows the multiply-adds of the GEMV (M per weight) cost more than the tensor-core tile's padding.
-# A guess until measured: bench/triton_bench.py times both kernels for small M.
+# On an H200 (bench/RESULTS.md) the GEMV wins at 4 rows for 1024 x 1024 and 640 x 8193 and loses by 20% for
+# 4096 x 4096; bench/triton_bench.py times both kernels up to 16 rows.
 _GEMV_MAX_M = 4
 # The GEMV keeps BLOCK_M * BLOCK_N * BLOCK_K float32 partial sums; 4096 is 32 registers a thread at 4 warps.
 _GEMV_ACC_ELEMENTS = 4096
+# The GEMV's widest K block. Measured on an H200 at one row (bench/RESULTS.md): 1024-input blocks of 4 output
+# channels were 2-2.5x faster than 256-input blocks of 16, for every shape tried.
+_GEMV_MAX_BLOCK_K = 1024
 KERNELS = ("gemv", "gemm")
 
 
@@ -72,6 +78,19 @@ def _fill_gpu(block_n: int, floor: int, out_features: int, row_tiles: int, sms: 
     while block_n > floor and _cdiv(out_features, block_n) * row_tiles < sms:
         block_n //= 2
     return block_n
+
+
+def _gemv_block_k(in_features: int, group_size: int) -> tuple[int, bool]:
+    """``(BLOCK_K, GROUP_ALIGNED)`` of the GEMV: the widest block up to :data:`_GEMV_MAX_BLOCK_K` that stays inside
+    one scale group, else a block that crosses groups (scales then loaded per input)."""
+    if num_groups(in_features, group_size) == 1:
+        return min(_GEMV_MAX_BLOCK_K, max(16, _next_power_of_2(in_features))), True
+    block_k = _GEMV_MAX_BLOCK_K
+    while block_k >= 16:
+        if group_size % block_k == 0:
+            return block_k, True
+        block_k //= 2
+    return min(256, max(16, _next_power_of_2(in_features))), False
 
 
 def _gemm_block_k(in_features: int, group_size: int) -> tuple[int, bool]:
@@ -128,12 +147,16 @@ def triton_binary_linear(
 
     if kernel == "gemv":
         block_m = min(_next_power_of_2(rows), 16)
-        block_k = min(256, max(16, _next_power_of_2(in_features)))
+        block_k, aligned = _gemv_block_k(in_features, group_size)
+        # More rows take a narrower K block rather than a single output channel per program (halving keeps an
+        # aligned block inside its group).
+        while block_m * 2 * block_k > _GEMV_ACC_ELEMENTS and block_k > 16:
+            block_k //= 2
         block_n = max(1, min(_GEMV_ACC_ELEMENTS // (block_m * block_k), 16, _next_power_of_2(out_features)))
         block_n = _fill_gpu(block_n, 2, out_features, _cdiv(rows, block_m), sms)
         grid = (_cdiv(out_features, block_n), _cdiv(rows, block_m))
         gemv[grid](
-            *args, rows, out_features, in_features, group_size, *row_strides, **flags,
+            *args, rows, out_features, in_features, group_size, *row_strides, **flags, GROUP_ALIGNED=aligned,
             BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=4,
         )
         return y
