@@ -49,7 +49,13 @@ from hf_binarize.training import (
     prepare_split,
     transcribe,
 )
-from hf_binarize.training.run import describe_metrics, final_metrics, resume_checkpoint, training_arguments
+from hf_binarize.training.run import (
+    describe_metrics,
+    end_process_group,
+    final_metrics,
+    resume_checkpoint,
+    training_arguments,
+)
 
 logger = logging.getLogger("hf_binarize.recipes.qat")
 
@@ -121,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     detach_aux_ctc_head(model)
     freeze(model)
     trainer.save_model(args.output_dir)
+    end_process_group()
     if not trainer.is_world_process_zero():
         return trainer
     print(hf_binarize.size_report(model, args.output_dir))

@@ -42,7 +42,13 @@ from hf_binarize.training import (
     normalised_texts,
     prepare_split,
 )
-from hf_binarize.training.run import describe_metrics, final_metrics, resume_checkpoint, training_arguments
+from hf_binarize.training.run import (
+    describe_metrics,
+    end_process_group,
+    final_metrics,
+    resume_checkpoint,
+    training_arguments,
+)
 from hf_binarize.training.subword_tokenizer import DEFAULT_VOCAB_SIZE, build_subword_tokenizer
 
 logger = logging.getLogger("hf_binarize.recipes.train_float")
@@ -130,10 +136,10 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
                               spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(args.output_dir)
-    if evaluation is not None:
-        metrics = final_metrics(trainer)
-        if trainer.is_world_process_zero():
-            print(f"final model in {args.output_dir} (step {trainer.state.global_step}): {describe_metrics(metrics)}")
+    metrics = final_metrics(trainer) if evaluation is not None else None
+    end_process_group()
+    if metrics is not None and trainer.is_world_process_zero():
+        print(f"final model in {args.output_dir} (step {trainer.state.global_step}): {describe_metrics(metrics)}")
     return trainer
 
 

@@ -127,6 +127,16 @@ def _incomplete(checkpoint: Path) -> str | None:
     return None
 
 
+def end_process_group() -> None:
+    """Destroys the process group of a DDP run after a barrier (nothing outside one). Call it on every process after
+    its last collective: a gloo group left to the interpreter's exit can abort a process that has finished its work
+    ("terminate called without an active exception", SIGABRT), and torchrun then fails the whole launch."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Without it, one process destroying the group while the other still saved hung that one (2 runs in 10).
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def final_metrics(trainer: Trainer) -> dict[str, float]:
     """The evaluation metrics of the last step: those the schedule just logged, else a new evaluation (call it on
     every process: under DDP evaluation is collective)."""
