@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from hf_binarize.training import (
 )
 from hf_binarize.training.run import (
     describe_metrics,
-    end_process_group,
+    exit_process,
     final_metrics,
     resume_checkpoint,
     training_arguments,
@@ -127,7 +126,6 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
     detach_aux_ctc_head(model)
     freeze(model)
     trainer.save_model(args.output_dir)
-    end_process_group()
     if not trainer.is_world_process_zero():
         return trainer
     print(hf_binarize.size_report(model, args.output_dir))
@@ -143,4 +141,4 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
 
 
 if __name__ == "__main__":
-    sys.exit(run_reporting_errors(Path(__file__).name, main))
+    exit_process(run_reporting_errors(Path(__file__).name, main))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from hf_binarize.training import (
 )
 from hf_binarize.training.run import (
     describe_metrics,
-    end_process_group,
+    exit_process,
     final_metrics,
     resume_checkpoint,
     training_arguments,
@@ -136,12 +135,12 @@ def main(argv: Sequence[str] | None = None) -> ParakeetTrainer:
                               spec_augment=spec_augment(args), train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(args.output_dir)
-    metrics = final_metrics(trainer) if evaluation is not None else None
-    end_process_group()
-    if metrics is not None and trainer.is_world_process_zero():
-        print(f"final model in {args.output_dir} (step {trainer.state.global_step}): {describe_metrics(metrics)}")
+    if evaluation is not None:
+        metrics = final_metrics(trainer)
+        if trainer.is_world_process_zero():
+            print(f"final model in {args.output_dir} (step {trainer.state.global_step}): {describe_metrics(metrics)}")
     return trainer
 
 
 if __name__ == "__main__":
-    sys.exit(run_reporting_errors(Path(__file__).name, main))
+    exit_process(run_reporting_errors(Path(__file__).name, main))

@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 from transformers import Trainer, TrainingArguments
@@ -127,14 +130,18 @@ def _incomplete(checkpoint: Path) -> str | None:
     return None
 
 
-def end_process_group() -> None:
-    """Destroys the process group of a DDP run after a barrier (nothing outside one). Call it on every process after
-    its last collective: a gloo group left to the interpreter's exit can abort a process that has finished its work
-    ("terminate called without an active exception", SIGABRT), and torchrun then fails the whole launch."""
+def exit_process(status: int) -> NoReturn:
+    """Ends a recipe's process with exit status ``status``. A DDP process ends at once, its output flushed, without
+    the interpreter's teardown: freeing a gloo process group there can abort a process that has finished its work
+    ("terminate called without an active exception", SIGABRT), and destroying the group earlier deadlocks the
+    process when the DDP model releases it (the group's thread waits for the lock the releasing thread holds);
+    torchrun fails the launch either way. The recipes write their files atomically and have closed them by then."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        # Without it, one process destroying the group while the other still saved hung that one (2 runs in 10).
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def final_metrics(trainer: Trainer) -> dict[str, float]:
