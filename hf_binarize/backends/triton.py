@@ -80,27 +80,32 @@ def _fill_gpu(block_n: int, floor: int, out_features: int, row_tiles: int, sms: 
     return block_n
 
 
+def _block_inside_groups(group_size: int, widest: int) -> int | None:
+    """The widest power-of-two K block from ``widest`` down to 16 (``tl.dot``'s minimum) that divides
+    ``group_size``, so that no block straddles two scale groups; ``None`` when there is none."""
+    block_k = widest
+    while block_k >= 16:
+        if group_size % block_k == 0:
+            return block_k
+        block_k //= 2
+    return None
+
+
 def _gemv_block_k(in_features: int, group_size: int) -> tuple[int, bool]:
     """``(BLOCK_K, GROUP_ALIGNED)`` of the GEMV: the widest block up to :data:`_GEMV_MAX_BLOCK_K` that stays inside
     one scale group, else a block that crosses groups (scales then loaded per input)."""
     if num_groups(in_features, group_size) == 1:
         return min(_GEMV_MAX_BLOCK_K, max(16, _next_power_of_2(in_features))), True
-    block_k = _GEMV_MAX_BLOCK_K
-    while block_k >= 16:
-        if group_size % block_k == 0:
-            return block_k, True
-        block_k //= 2
-    return min(256, max(16, _next_power_of_2(in_features))), False
+    block_k = _block_inside_groups(group_size, _GEMV_MAX_BLOCK_K)
+    return (block_k, True) if block_k else (min(256, max(16, _next_power_of_2(in_features))), False)
 
 
 def _gemm_block_k(in_features: int, group_size: int) -> tuple[int, bool]:
     """``(BLOCK_K, GROUP_ALIGNED)``: aligned when no K block straddles two scale groups."""
     if num_groups(in_features, group_size) == 1:
         return 64, True
-    for block_k in (64, 32, 16):  # tl.dot needs K >= 16
-        if group_size % block_k == 0:
-            return block_k, True
-    return 64, False
+    block_k = _block_inside_groups(group_size, 64)
+    return (block_k, True) if block_k else (64, False)
 
 
 def triton_binary_linear(

@@ -64,8 +64,9 @@ def make_case(m, n, k, group_size, centred, bias, dtype, seed=0, scale_dtype=tor
     return x, binarized.packed, binarized.scale, binarized.offset, b, k, k if group_size is None else group_size
 
 
-def on_device(*tensors):
-    return [None if t is None or not isinstance(t, torch.Tensor) else t.to(DEVICE) for t in tensors]
+def on_device(*arguments):
+    """The arguments with their tensors moved to :data:`DEVICE` (sizes and ``None`` as they are)."""
+    return [a.to(DEVICE) if isinstance(a, torch.Tensor) else a for a in arguments]
 
 
 def check(x, packed, scale, offset, bias, in_features, group_size, **launch):
